@@ -1,0 +1,174 @@
+"""The ``duly`` command line.
+
+Each command parses its arguments, calls the domain in ``models`` (through the
+adapters in ``flows``) and renders the result. Heavy modules (SQLModel, Prefect)
+are imported inside the commands that need them, so ``duly validate`` and
+``duly plan`` start fast and never import Prefect.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, date, datetime, time, timedelta
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, NoReturn
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+EPILOG = "Exit codes: 0 success; 1 invalid rules or a failed operation; 2 usage error."
+
+app = typer.Typer(
+    name="duly",
+    help="duly keeps a department's promises: rule files in, reminders and invites on time.",
+    epilog=EPILOG,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def exit_with_error(message: str, code: int = 1) -> NoReturn:
+    """The one way out on failure: a red message on stderr and an exit code."""
+    err.print(f"[red]{message}[/red]", markup=True, highlight=False)
+    raise typer.Exit(code)
+
+
+class PlanFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+RulePaths = Annotated[
+    list[Path] | None,
+    typer.Argument(help="Rule files or folders (default: rules/).", show_default=False),
+]
+
+
+def _load(paths: list[Path] | None):  # type: ignore[no-untyped-def]
+    from flows.rulefiles import load_rules
+
+    return load_rules(paths)
+
+
+def _print_problems(problems) -> None:  # type: ignore[no-untyped-def]
+    for problem in problems:
+        err.print(str(problem), markup=False)
+
+
+@app.command()
+def validate(paths: RulePaths = None) -> None:
+    """Check rule files and report every problem as path:line:col: message."""
+    from models.problems import summarise
+
+    rules = _load(paths)
+    _print_problems(rules.problems)
+    summary = summarise(rules.problems, rules.files)
+    if not rules.ok:
+        exit_with_error(f"{summary}; nothing was changed.")
+    out.print(f"{summary}: {len(rules.policies)} rules, {len(rules.owners)} owners, "
+              f"{len(rules.responses)} responses, {len(rules.commitments)} commitments.",
+              markup=False)
+
+
+def _parse_at(text: str) -> datetime:
+    """--at: a date (midnight, London time) or an ISO date-time."""
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(), tzinfo=LONDON)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        exit_with_error(f"--at: expected a date like 2018-02-01 or 2018-02-01T09:00, got "
+                        f"{text!r}", 2)
+    return moment if moment.tzinfo else moment.replace(tzinfo=LONDON)
+
+
+@app.command()
+def plan(
+    paths: RulePaths = None,
+    at: Annotated[str, typer.Option(help="Start of the plan: a date or date-time "
+                                    "(London time). Default: now.")] = "",
+    days: Annotated[int, typer.Option(min=1, max=3660, help="How many days to plan.")] = 30,
+    format: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format.")] = (
+        PlanFormat.table),
+    database: Annotated[str | None, typer.Option(
+        help="Read commitment states from this database (default: DULY_DATABASE_URL or "
+        "sqlite:///duly.db when it exists; otherwise every commitment is open).")] = None,
+) -> None:
+    """List what duly would send, when and to whom, and why."""
+    from models.agenda import compile_agenda
+
+    rules = _load(paths)
+    if not rules.ok:
+        _print_problems(rules.problems)
+        exit_with_error("the rules have errors; run duly validate")
+    start = _parse_at(at) if at else datetime.now(UTC)
+    end = start + timedelta(days=days)
+    states = _read_states(database)
+    items = compile_agenda(rules, states, start, end)
+    if format is PlanFormat.json:
+        document = {
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "items": [_plan_entry(rules, item) for item in items],
+        }
+        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        return
+    table = Table(title=f"duly plan: {start:%Y-%m-%d} to {end:%Y-%m-%d}, {len(items)} steps")
+    for column in ("When (London)", "To", "Step", "Commitment", "Why"):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        c = rules.commitments[item.commitment]
+        owner = rules.owners.get(item.recipient)
+        table.add_row(item.at.astimezone(LONDON).strftime("%a %Y-%m-%d %H:%M"),
+                      owner.name if owner else item.recipient, item.step,
+                      f"{c.id} (§{c.para})", item.reason)
+    out.print(table)
+
+
+def _plan_entry(rules, item) -> dict:  # type: ignore[no-untyped-def]
+    owner = rules.owners.get(item.recipient)
+    entry = item.as_dict()
+    entry["local_time"] = item.at.astimezone(LONDON).isoformat()
+    entry["to"] = {"id": item.recipient, "name": owner.name if owner else item.recipient,
+                   "email": owner.email if owner else None}
+    return entry
+
+
+def _read_states(database: str | None):  # type: ignore[no-untyped-def]
+    from flows.db import database_url, sqlite_file_missing
+
+    url = database_url(database)
+    if sqlite_file_missing(url):
+        return {}
+    from sqlalchemy import inspect
+    from sqlmodel import Session
+
+    from flows.db import make_engine, read_states
+
+    engine = make_engine(url)
+    try:
+        if not inspect(engine).has_table("commitment"):
+            return {}
+        with Session(engine) as session:
+            return read_states(session)
+    except Exception as exc:  # a database that cannot be read is an error, not "all open"
+        exit_with_error(f"cannot read commitment states from {url}: {exc}")
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""The database adapter: engine, schema, and moving the rule set and the agenda in and out.
+
+SQLite (``sqlite:///duly.db``) by default; PostgreSQL when ``DULY_DATABASE_URL``
+names one (``postgresql://user@host/db``; the psycopg 3 driver is used). The
+domain decisions live in ``models``; this module only reads and writes rows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import delete, event, select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, create_engine
+
+from models.agenda import STATES, AgendaItem, CommitmentStatus, commitment_steps
+from models.rules import RuleSet
+from models.tables import (
+    AgendaRow,
+    CommitmentRow,
+    OwnerRow,
+    RecommendationRow,
+    ResponseRow,
+    StateChange,
+    agenda_row,
+)
+
+__all__ = [
+    "DEFAULT_URL",
+    "StateError",
+    "database_url",
+    "due_items",
+    "make_engine",
+    "read_states",
+    "set_state",
+    "sync_rules",
+]
+
+DEFAULT_URL = "sqlite:///duly.db"
+HORIZON = timedelta(days=400)
+
+
+class StateError(ValueError):
+    """Raised when a state change names an unknown commitment or state."""
+
+
+def database_url(url: str | None = None) -> str:
+    return url or os.environ.get("DULY_DATABASE_URL") or DEFAULT_URL
+
+
+def make_engine(url: str | None = None, **kwargs: object) -> Engine:
+    """An engine for ``url``; ``postgresql://`` URLs get the psycopg 3 driver."""
+    url = database_url(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn, _record):  # type: ignore[no-untyped-def]
+            cursor = conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, **kwargs)
+
+
+def sqlite_file_missing(url: str) -> bool:
+    """True for a SQLite URL whose file does not exist yet (nothing to read)."""
+    if not url.startswith("sqlite:///"):
+        return False
+    name = url.removeprefix("sqlite:///")
+    return name not in ("", ":memory:") and not Path(name).exists()
+
+
+def create_schema(engine: Engine) -> None:
+    SQLModel.metadata.create_all(engine)
+
+
+def read_states(session: Session) -> dict[str, CommitmentStatus]:
+    rows = session.exec(select(CommitmentRow.uid, CommitmentRow.state,  # type: ignore[call-overload]
+                               CommitmentRow.state_since)).all()
+    return {
+        uid: CommitmentStatus(state, since)
+        for uid, state, since in rows
+    }
+
+
+def _compile(rules: RuleSet, uids: Iterable[str], states: dict[str, CommitmentStatus],
+             now: datetime) -> list[AgendaItem]:
+    """Steps of the given commitments from their beginning up to now + HORIZON."""
+    end = (now + HORIZON).date()
+    items: list[AgendaItem] = []
+    for uid in uids:
+        c = rules.commitments[uid]
+        start = rules.responses[c.response_id].published
+        items.extend(commitment_steps(rules, c, states.get(uid, CommitmentStatus()), states,
+                                      start, end))
+    return items
+
+
+def write_agenda(session: Session, rules: RuleSet, uids: set[str],
+                 states: dict[str, CommitmentStatus], now: datetime) -> int:
+    """Recompile the agenda of ``uids``: pending rows are replaced, handled ones kept."""
+    if not uids:
+        return 0
+    uid_list = sorted(uids)
+    for chunk in _chunks(uid_list, 500):
+        session.exec(delete(AgendaRow).where(  # type: ignore[call-overload]
+            AgendaRow.commitment_uid.in_(chunk),  # type: ignore[attr-defined]
+            AgendaRow.status == "pending"))
+    handled: set[str] = set()
+    for chunk in _chunks(uid_list, 500):
+        handled.update(session.exec(select(AgendaRow.key).where(  # type: ignore[call-overload]
+            AgendaRow.commitment_uid.in_(chunk))).all())  # type: ignore[attr-defined]
+    items = [i for i in _compile(rules, uid_list, states, now) if i.key not in handled]
+    session.add_all([agenda_row(i) for i in items])
+    return len(items)
+
+
+def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+def sync_rules(session: Session, rules: RuleSet, now: datetime) -> dict[str, int]:
+    """Write the rule set into the database and recompile the agenda of what changed.
+
+    Upserts by stable id and never deletes history: a commitment removed from the
+    rule files keeps its rows (and its state); only its pending agenda goes.
+    Returns counts: commitments added, changed, and agenda rows written.
+    """
+    if not rules.ok:
+        raise ValueError("refusing to sync a rule set with errors")
+    for owner in rules.owners.values():
+        session.merge(OwnerRow(id=owner.id, name=owner.name, email=owner.email,
+                               tags=list(owner.tags), escalate_to=owner.escalate_to))
+    for response in rules.responses.values():
+        session.merge(ResponseRow(id=response.id, title=response.title,
+                                  inspectorate=response.inspectorate,
+                                  inspection_period=response.inspection_period,
+                                  published=response.published, source=response.source))
+        for rec in response.recommendations:
+            session.merge(RecommendationRow(id=f"{response.id}/{rec.number}",
+                                            response_id=response.id, number=rec.number,
+                                            text=rec.text, status=rec.status,
+                                            status_text=rec.status_text))
+    session.flush()
+    existing = {row.uid: row for row in session.exec(select(CommitmentRow)).scalars()}
+    added = changed = 0
+    dirty: set[str] = set()
+    for uid, c in rules.commitments.items():
+        policy = rules.policies[c.rule]
+        digest = f"{c.digest}:{policy.digest}"
+        row = existing.get(uid)
+        if row is None:
+            row = CommitmentRow(uid=uid, response_id=c.response_id,
+                                recommendation_id=f"{c.response_id}/{c.recommendation}",
+                                para=c.para, quote=c.quote, action=c.action, owner_id=c.owner,
+                                rule_id=c.rule)
+            added += 1
+        elif row.digest == digest:
+            continue
+        else:
+            changed += 1
+        row.recommendation_id = f"{c.response_id}/{c.recommendation}"
+        row.para, row.quote, row.action = c.para, c.quote, c.action
+        row.owner_id, row.rule_id = c.owner, c.rule
+        row.due = c.due.due if c.due else None
+        window = c.due or c.starts
+        row.window_start = window.start if window else None
+        row.window_end = window.end if window else None
+        row.rrule = c.rrule
+        row.duration = c.duration.iso() if c.duration else None
+        row.after_uid = c.after
+        row.review = c.review
+        row.digest = digest
+        session.add(row)
+        dirty.add(uid)
+    removed = set(existing) - set(rules.commitments)
+    if removed:
+        for chunk in _chunks(sorted(removed), 500):
+            session.exec(delete(AgendaRow).where(  # type: ignore[call-overload]
+                AgendaRow.commitment_uid.in_(chunk),  # type: ignore[attr-defined]
+                AgendaRow.status == "pending"))
+    session.flush()
+    states = read_states(session)
+    written = write_agenda(session, rules, dirty, states, now)
+    return {"added": added, "changed": changed, "agenda": written, "removed": len(removed)}
+
+
+def set_state(session: Session, rules: RuleSet, uid: str, state: str, *, who: str, why: str,
+              now: datetime, evidence: str | None = None) -> int:
+    """Record a state change in the history and recompile the agenda it affects.
+
+    The commitment's own agenda and that of every commitment waiting for it are
+    recompiled, so a done commitment gets no more reminders and its dependants
+    start. Returns the number of agenda rows written.
+    """
+    if state not in STATES:
+        raise StateError(f"unknown state {state!r}; one of: {', '.join(STATES)}")
+    row = session.get(CommitmentRow, uid)
+    if row is None or uid not in rules.commitments:
+        raise StateError(f"no commitment {uid!r}")
+    row.state = state
+    row.state_since = now
+    session.add(row)
+    session.add(StateChange(commitment_uid=uid, state=state, at=now, who=who,
+                            why=why, evidence=evidence))
+    session.flush()
+    affected = {uid} | {c.uid for c in rules.commitments.values() if c.after == uid}
+    return write_agenda(session, rules, affected, read_states(session), now)
+
+
+def due_items(session: Session, rule_id: str, now: datetime) -> list[AgendaRow]:
+    """Pending agenda rows of one rule due at or before ``now`` (one index range scan)."""
+    statement = (
+        select(AgendaRow)
+        .where(AgendaRow.rule_id == rule_id, AgendaRow.status == "pending",
+               AgendaRow.at <= now)
+        .order_by(AgendaRow.at, AgendaRow.key)  # type: ignore[arg-type]
+    )
+    return list(session.exec(statement).scalars())  # type: ignore[call-overload]

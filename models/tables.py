@@ -1,0 +1,150 @@
+"""The SQL tables (SQLModel): responses, commitments with their state history, the
+materialised agenda and the delivery log.
+
+Times are aware datetimes; SQLModel stores them in UTC (``timestamptz`` on
+PostgreSQL, UTC text on SQLite) and returns them aware, in UTC. The
+agenda table carries the index a tick uses: "pending items of rule R due at or
+before T" is one range scan, whatever the number of commitments.
+
+Defining tables is not I/O; creating them is done by ``flows.db``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Column, Index, UniqueConstraint, text
+from sqlalchemy.types import JSON
+from sqlmodel import Field, SQLModel
+
+from models.agenda import AgendaItem
+
+__all__ = [
+    "AgendaRow",
+    "CommitmentRow",
+    "Delivery",
+    "OwnerRow",
+    "RecommendationRow",
+    "ResponseRow",
+    "StateChange",
+    "agenda_row",
+]
+
+
+class OwnerRow(SQLModel, table=True):
+    __tablename__ = "owner"
+
+    id: str = Field(primary_key=True)
+    name: str
+    email: str
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    escalate_to: str | None = None
+
+
+class ResponseRow(SQLModel, table=True):
+    __tablename__ = "response"
+
+    id: str = Field(primary_key=True)
+    title: str
+    inspectorate: str
+    inspection_period: str | None = None
+    published: date
+    source: str | None = None
+
+
+class RecommendationRow(SQLModel, table=True):
+    __tablename__ = "recommendation"
+
+    id: str = Field(primary_key=True)  # "<response id>/<number>"
+    response_id: str = Field(foreign_key="response.id", index=True)
+    number: str
+    text: str
+    status: str  # accepted | partially_accepted | not_accepted
+    status_text: str | None = None
+
+
+class CommitmentRow(SQLModel, table=True):
+    __tablename__ = "commitment"
+
+    uid: str = Field(primary_key=True)  # "<response id>/<commitment id>"
+    response_id: str = Field(foreign_key="response.id", index=True)
+    recommendation_id: str = Field(foreign_key="recommendation.id")
+    para: str
+    quote: str
+    action: str
+    owner_id: str = Field(foreign_key="owner.id", index=True)
+    rule_id: str = Field(index=True)
+    due: date | None = None
+    window_start: date | None = None
+    window_end: date | None = None
+    rrule: str | None = None
+    duration: str | None = None  # ISO 8601, e.g. P3M
+    after_uid: str | None = Field(default=None, index=True)
+    review: bool = False
+    state: str = Field(default="open", index=True)
+    state_since: datetime | None = None
+    digest: str = ""  # hash of the commitment's rule-file entry, to recompile only what changed
+
+
+class StateChange(SQLModel, table=True):
+    """The history of a commitment: every state it entered, who said so, when and why."""
+
+    __tablename__ = "state_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    commitment_uid: str = Field(foreign_key="commitment.uid", index=True)
+    state: str
+    at: datetime
+    who: str
+    why: str = ""
+    evidence: str | None = None
+
+
+class AgendaRow(SQLModel, table=True):
+    """One materialised agenda step; its key is the step's idempotency key."""
+
+    __tablename__ = "agenda_item"
+    __table_args__ = (
+        Index("ix_agenda_pending_due", "rule_id", "at", postgresql_where=text("status = 'pending'"),
+              sqlite_where=text("status = 'pending'")),
+    )
+
+    key: str = Field(primary_key=True)
+    commitment_uid: str = Field(index=True)
+    rule_id: str
+    step: str
+    occurrence: date
+    at: datetime
+    expires: datetime
+    recipient: str
+    reason: str
+    template: str
+    status: str = "pending"  # pending | enqueued | skipped
+
+
+class Delivery(SQLModel, table=True):
+    """One message sent or to be sent: the audit trail. ``key`` is unique per channel."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (UniqueConstraint("key", name="uq_delivery_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str  # "<agenda key>|<channel>"
+    agenda_key: str = Field(index=True)
+    commitment_uid: str = Field(index=True)
+    channel: str
+    recipient: str
+    status: str = Field(default="queued", index=True)  # queued | sent | failed | dead | skipped
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime
+    next_attempt_at: datetime | None = None
+    sent_at: datetime | None = None
+
+
+def agenda_row(item: AgendaItem) -> AgendaRow:
+    return AgendaRow(
+        key=item.key, commitment_uid=item.commitment, rule_id=item.rule, step=item.step,
+        occurrence=item.occurrence, at=item.at, expires=item.expires,
+        recipient=item.recipient, reason=item.reason, template=item.template,
+    )
