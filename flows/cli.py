@@ -9,6 +9,7 @@ are imported inside the commands that need them, so ``duly validate`` and
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
@@ -30,7 +31,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+def _stdout() -> Console:
+    """Rich console for results: terminal width, or COLUMNS (default 160) when piped."""
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 160)
+    return Console(highlight=False, width=width)
+
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 LONDON = ZoneInfo("Europe/London")
@@ -74,7 +81,7 @@ def validate(paths: RulePaths = None) -> None:
     summary = summarise(rules.problems, rules.files)
     if not rules.ok:
         exit_with_error(f"{summary}; nothing was changed.")
-    out.print(f"{summary}: {len(rules.policies)} rules, {len(rules.owners)} owners, "
+    _stdout().print(f"{summary}: {len(rules.policies)} rules, {len(rules.owners)} owners, "
               f"{len(rules.responses)} responses, {len(rules.commitments)} commitments.",
               markup=False)
 
@@ -131,7 +138,7 @@ def plan(
         table.add_row(item.at.astimezone(LONDON).strftime("%a %Y-%m-%d %H:%M"),
                       owner.name if owner else item.recipient, item.step,
                       f"{c.id} (§{c.para})", item.reason)
-    out.print(table)
+    _stdout().print(table)
 
 
 def _plan_entry(rules, item) -> dict:  # type: ignore[no-untyped-def]

@@ -227,9 +227,12 @@ class WorkingCalendar:
     def working_days_between(self, start: date, end: date) -> int:
         """The number of working days in ``(start, end]``; negative if ``end < start``.
 
-        ``start`` itself is not counted and ``end`` is, so the result is the
-        ``n`` for which ``add_working_days(start, n) == end`` when ``end`` is a
-        working day. When ``end < start`` it is minus the count in ``(end, start]``.
+        ``start`` itself is not counted and ``end`` is. When ``end < start`` the
+        result is minus the count in ``(end, start]``, so it is the inverse of
+        :meth:`add_working_days` (``add_working_days(start, n) == end``) when
+        ``end`` is a working day after ``start``, or both are working days; from
+        a Saturday, one working day back is the Thursday when Friday is a
+        holiday, yet no working day lies in (Thursday, Saturday].
 
         >>> cal = WorkingCalendar()
         >>> cal.working_days_between(date(2018, 3, 29), date(2018, 4, 11))
@@ -276,8 +279,9 @@ def calendar_for(name: str) -> WorkingCalendar:
     >>> try:
     ...     calendar_for("wales")
     ... except CalendarError as e:
-    ...     print(e)
-    unknown working-day calendar "wales": use one of "england-and-wales", "scotland", "northern-ireland"
+    ...     print(e)  # doctest: +NORMALIZE_WHITESPACE
+    unknown working-day calendar "wales":
+    use one of "england-and-wales", "scotland", "northern-ireland"
     """
     cal = _CALENDARS.get(name.strip().lower()) if isinstance(name, str) else None
     if cal is None:

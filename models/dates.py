@@ -717,8 +717,9 @@ def parse_period(text: str | date | int, reference: date | None = None) -> Perio
     Note that "before April 2018" is read like "by April 2018" (due 30 April),
     and "end of March 2018" is all of March, due 31 March.
 
-    >>> parse_period("during Quarter 4 of 2020/21")
-    Period(start=datetime.date(2021, 1, 1), end=datetime.date(2021, 3, 31), text='during Quarter 4 of 2020/21')
+    >>> q4 = parse_period("during Quarter 4 of 2020/21")
+    >>> print(q4.start, q4.end, q4.due)
+    2021-01-01 2021-03-31 2021-03-31
     >>> parse_period("by February", reference=date(2017, 11, 30)).due
     datetime.date(2018, 2, 28)
     >>> parse_period("Over the next 12 months", reference=date(2017, 11, 30)).end
@@ -726,8 +727,10 @@ def parse_period(text: str | date | int, reference: date | None = None) -> Perio
     >>> try:
     ...     parse_period("end of Apirl 2018")
     ... except DateError as e:
-    ...     print(e, "|", e.hint)
-    cannot read "end of Apirl 2018" as a date or period (did you mean "April"?) | write "end of April 2018"
+    ...     print(e)
+    ...     print(e.hint)
+    cannot read "end of Apirl 2018" as a date or period (did you mean "April"?)
+    write "end of April 2018"
     """
     if isinstance(text, datetime):
         text = text.date()
@@ -786,8 +789,9 @@ def find_periods(text: str, reference: date | None = None) -> list[tuple[str, Pe
     that cannot be resolved (no reference for "by February" or "within six
     months", or an impossible date) are left out rather than raised.
 
-    >>> find_periods("We will report back to the ICIBI by December 2017 on progress")
-    [('by December 2017', Period(start=datetime.date(2017, 12, 1), end=datetime.date(2017, 12, 31), text='by December 2017'))]
+    >>> [(words, str(p.start), str(p.due)) for words, p in
+    ...  find_periods("We will report back to the ICIBI by December 2017 on progress")]
+    [('by December 2017', '2017-12-01', '2017-12-31')]
     >>> [w for w, _ in find_periods("Following the 2015 ICI report, in 2016 we may act")]
     ['in 2016']
     """
@@ -888,8 +892,9 @@ def parse_span(text: str | int) -> Span:
 def find_spans(text: str) -> list[tuple[str, Span]]:
     """Every length of time in free ``text``, as (matched words, Span), in text order.
 
-    >>> find_spans("the trial will last at least three months to enable")
-    [('at least three months', Span(years=0, months=3, weeks=0, days=0, working_days=0, text='at least three months'))]
+    >>> [(words, span.iso()) for words, span in
+    ...  find_spans("the trial will last at least three months to enable")]
+    [('at least three months', 'P3M')]
     """
     return [(words, _read_span(words)) for words, _ in
             _scan(text, [(_FORMS[0], _SPAN_SCAN)], lambda f, m: m.group(0))]
@@ -912,7 +917,8 @@ _EVERY_FORMS: list[tuple[str, str]] = [
     ("FREQ=MONTHLY;INTERVAL=2", r"every\s+(?:other|second|2nd)\s+month\b"),
     ("FREQ=YEARLY;INTERVAL=2", r"biennial(?:ly)?\b|every\s+(?:other|second|2nd)\s+year\b"),
     ("FREQ=DAILY", rf"daily\b|(?:every|each|once\s+a|per)\s+day\b|(?:on\s+)?a\s+daily{_BASIS}"),
-    ("FREQ=WEEKLY", rf"weekly\b|(?:every|each|once\s+a|per)\s+week\b|(?:on\s+)?a\s+weekly{_BASIS}"),
+    ("FREQ=WEEKLY",
+     rf"weekly\b|(?:every|each|once\s+a|per)\s+week\b|(?:on\s+)?a\s+weekly{_BASIS}"),
     ("FREQ=MONTHLY",
      rf"monthly\b|(?:every|each|once\s+a|per)\s+(?:calendar\s+)?month\b"
      rf"|(?:on\s+)?a\s+monthly{_BASIS}"),
@@ -924,7 +930,8 @@ _EVERY_FORMS: list[tuple[str, str]] = [
 ]
 _EVERY_N = (rf"every\s+(?P<n>{_NUM})[\s-]+(?P<unit>days?|weeks?"
             r"|fortnights?|months?|quarters?|years?)\b")
-_TIMES_A_YEAR = r"(?P<k>twice|three\s+times|four\s+times|six\s+times|twelve\s+times)\s+(?:a|per|each)\s+year\b"
+_TIMES_A_YEAR = (r"(?P<k>twice|three\s+times|four\s+times|six\s+times|twelve\s+times)"
+                 r"\s+(?:a|per|each)\s+year\b")
 _EVERY_ALL = "|".join(
     [f"(?P<e{i}>{pattern})" for i, (_, pattern) in enumerate(_EVERY_FORMS)]
     + [f"(?P<every_n>{_EVERY_N})", f"(?P<times>{_TIMES_A_YEAR})"]
@@ -954,8 +961,9 @@ def _every_rule(m: re.Match[str]) -> str:
         k = _TIMES[re.sub(r"\s+", " ", m["k"].lower())]
         return "FREQ=YEARLY" if k == 1 else f"FREQ=MONTHLY;INTERVAL={12 // k}"
     n, unit = _number(m["n"]), re.sub(r"\s+", " ", m["unit"].lower()).rstrip("s")
-    freq, n = {"day": ("DAILY", n), "week": ("WEEKLY", n), "fortnight": ("WEEKLY", 2 * n), "month": ("MONTHLY", n),
-               "quarter": ("MONTHLY", 3 * n), "year": ("YEARLY", n)}[unit]
+    freq, n = {"day": ("DAILY", n), "week": ("WEEKLY", n), "fortnight": ("WEEKLY", 2 * n),
+               "month": ("MONTHLY", n), "quarter": ("MONTHLY", 3 * n),
+               "year": ("YEARLY", n)}[unit]
     if n < 1:
         raise _Fail("an interval must be at least 1", EVERY_HINT)
     return f"FREQ={freq}" + (f";INTERVAL={n}" if n > 1 else "")
@@ -998,9 +1006,9 @@ def _check_rrule(text: str) -> str:
         parsed = rrulestr(rule, dtstart=_RRULE_DTSTART)
     except (ValueError, TypeError) as exc:
         raise bad(str(exc)) from None
-    if isinstance(parsed, rrule) and "UNTIL" not in parts:
-        if parsed.after(_RRULE_DTSTART, inc=True) is None:
-            raise bad("it never occurs")
+    never = "UNTIL" not in parts and isinstance(parsed, rrule)
+    if never and parsed.after(_RRULE_DTSTART, inc=True) is None:
+        raise bad("it never occurs")
     return rule
 
 

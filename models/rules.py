@@ -407,8 +407,9 @@ def _screen_events(path: str, text: str) -> list[Problem]:
             ]
         tag = getattr(event, "tag", None)
         if tag is not None and str(tag) not in _CORE_TAGS:
+            shown = str(tag).replace("tag:yaml.org,2002:", "!!")
             return [
-                Problem(path, *where, f"YAML tag {tag} is not allowed in rule files",
+                Problem(path, *where, f"YAML tag {shown} is not allowed in rule files",
                         "remove the tag; rule files hold plain text, numbers, lists and mappings")
             ]
         if isinstance(event, CollectionStartEvent):
@@ -614,6 +615,10 @@ class _Builder:
         self._policy_docs: list[tuple[_Doc, PoliciesFile]] = []
         self._owner_docs: list[tuple[_Doc, OwnersFile]] = []
         self._response_docs: list[tuple[_Doc, ResponseFile]] = []
+        # Kinds of file that failed, and policies that failed: references to what
+        # they would have defined are not reported again as "unknown".
+        self._broken_kinds: set[str] = set()
+        self._broken_policies: set[str] = set()
 
     # -- files --------------------------------------------------------------------
     def add_file(self, path: str, text: str) -> None:
@@ -621,6 +626,7 @@ class _Builder:
         doc, problems = _load_yaml(path, text)
         self.problems += problems
         if doc is None:
+            self._broken_kinds.update(_guess_kinds(text))
             return
         kinds = [k for k in _FILE_KINDS if k in doc.data]
         if len(kinds) != 1:
@@ -644,6 +650,7 @@ class _Builder:
             spec = model.model_validate(_plain(doc.data))
         except ValidationError as exc:
             self.problems += _pydantic_problems(doc, model, exc)
+            self._broken_kinds.add(kinds[0])
             return
         if isinstance(spec, PoliciesFile):
             self._policy_docs.append((doc, spec))
@@ -664,7 +671,9 @@ class _Builder:
                     continue
                 seen[p.id] = doc.path
                 policy = self._policy(doc, loc, p)
-                if policy is not None:
+                if policy is None:
+                    self._broken_policies.add(p.id)
+                else:
                     self.rules.policies[p.id] = policy
 
     def _policy(self, doc: _Doc, loc: list[str | int], p: PolicySpec) -> Policy | None:
@@ -856,7 +865,9 @@ class _Builder:
             self.problems.append(doc.problem(loc + [key], f"{name} {message}", hint, **kw))
 
         policy = self.rules.policies.get(c.rule)
-        if policy is None:
+        rules_known = "rules" not in self._broken_kinds and c.rule not in self._broken_policies
+        owners_known = "owners" not in self._broken_kinds
+        if policy is None and rules_known:
             bad("rule", f"has rule: '{c.rule}', which is not a rule in the policies file"
                 + did_you_mean(c.rule, self.rules.policies),
                 None if self.rules.policies else "no policies file was given; validate the "
@@ -864,7 +875,7 @@ class _Builder:
         if c.owner == UNASSIGNED:
             bad("owner", "has no owner yet", "set owner: to an id from owners.yaml",
                 severity="warning")
-        elif c.owner not in self.rules.owners:
+        elif c.owner not in self.rules.owners and owners_known:
             bad("owner", f"has owner: '{c.owner}', which is not an owner"
                 + did_you_mean(c.owner, self.rules.owners),
                 None if self.rules.owners else "no owners file was given; validate the whole "
@@ -887,7 +898,9 @@ class _Builder:
         if policy is not None:
             self._fits_kind(doc, loc, name, c, policy)
             rrule_text = rrule_text or policy.rrule
-        if len(self.problems) != before:
+        if len(self.problems) != before or policy is None:
+            return None
+        if c.owner not in self.rules.owners and c.owner != UNASSIGNED:
             return None
         return Commitment(
             uid=f"{meta.id}/{c.id}", id=c.id, response_id=meta.id, recommendation=rec,
@@ -973,6 +986,12 @@ class _Builder:
         self.build_responses()
         self.rules.problems = sorted(set(self.problems))
         return self.rules
+
+
+def _guess_kinds(text: str) -> set[str]:
+    """The kinds a file that could not be read was probably meant to be."""
+    return {k for k in _FILE_KINDS if re.search(rf"^{k}\s*:", text, re.MULTILINE)} or set(
+        _FILE_KINDS)
 
 
 def _parse_time(text: str) -> dtime | None:
