@@ -629,7 +629,7 @@ _FORMS: list[_Form] = [
     *_SINGLE_FORMS,
     _Form("relative", lambda p: (
         r"(?:(?:(?:within|in|over|during|for|throughout|across)\s+)?(?:the\s+)?"
-        rf"(?:next|coming|following)|within|in)\s+(?P<{p}span>{_SPAN})(?:'s|s')?(?:\s+time\b)?"
+        rf"(?:next|coming|following)|within|in)\s+(?P<{p}span>{_SPAN})(?:['\u2019]s?)?(?:\s+time\b)?"
     ), _b_relative, in_range=False),
 ]
 
@@ -759,22 +759,31 @@ def parse_period(text: str | date | int, reference: date | None = None) -> Perio
                       lambda t: parse_period(t, reference or date(2000, 1, 1)))
 
 
+_BLOCKED = object()  # a match that is wrong (31 February) or unresolved: it hides its words
+
+
 def _scan(text: str, scans: list[tuple[_Form, re.Pattern[str]]],
           build: Callable[[_Form, re.Match[str]], object | None]) -> Iterator[tuple[str, object]]:
-    """Longest non-overlapping matches of ``scans`` in ``text`` that ``build`` accepts."""
-    found: list[tuple[int, int, int, object]] = []
+    """Longest non-overlapping matches of ``scans`` in ``text`` that ``build`` accepts.
+
+    ``build`` returns the value of a match, ``None`` to ignore it, or ``_BLOCKED``
+    for a match that is left out but still keeps shorter matches off its words
+    (so "31 February 2018" does not come back as "February 2018").
+    """
+    found: list[tuple[int, int, bool, int, object]] = []
     for rank, (form, regex) in enumerate(scans):
         for m in regex.finditer(text):
             value = build(form, m)
             if value is not None:
-                found.append((m.start(), m.end(), rank, value))
-    found.sort(key=lambda c: (c[0] - c[1], c[0], c[2]))
+                found.append((m.start(), m.end(), value is _BLOCKED, rank, value))
+    found.sort(key=lambda c: (c[0] - c[1], c[2], c[0], c[3]))
     taken: list[tuple[int, int, object]] = []
-    for start, end, _, value in found:
+    for start, end, _, _, value in found:
         if all(end <= s or start >= e for s, e, _ in taken):
             taken.append((start, end, value))
     for start, end, value in sorted(taken, key=lambda t: t[0]):
-        yield text[start:end], value
+        if value is not _BLOCKED:
+            yield text[start:end], value
 
 
 def find_periods(text: str, reference: date | None = None) -> list[tuple[str, Period]]:
@@ -797,7 +806,7 @@ def find_periods(text: str, reference: date | None = None) -> list[tuple[str, Pe
     """
     ctx = _Ctx(reference)
 
-    def build(form: _Form, m: re.Match[str]) -> Period | None:
+    def build(form: _Form, m: re.Match[str]) -> object | None:
         g = m.groupdict()
         if form.cue:
             words = set((g.get("pre") or "").lower().split())
@@ -809,7 +818,7 @@ def find_periods(text: str, reference: date | None = None) -> list[tuple[str, Pe
         try:
             start, end = form.build(g, ctx)
         except _Fail:
-            return None
+            return _BLOCKED
         return Period(start, end, m.group(0))
 
     return [(words, p) for words, p in _scan(text, _SCAN, build) if isinstance(p, Period)]
@@ -1053,10 +1062,10 @@ def find_every(text: str) -> list[tuple[str, str]]:
     >>> find_every("A monthly audit will assure staff understanding")
     [('monthly', 'FREQ=MONTHLY')]
     """
-    def build(form: _Form, m: re.Match[str]) -> str | None:
+    def build(form: _Form, m: re.Match[str]) -> object | None:
         try:
             return _every_rule(m)
         except _Fail:
-            return None
+            return _BLOCKED
 
     return [(words, str(rule)) for words, rule in _scan(text, [(_FORMS[0], _EVERY_SCAN)], build)]

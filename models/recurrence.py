@@ -47,9 +47,9 @@ def _parts(rule: str) -> dict[str, str]:
 def anchored_rrule(rule: str, anchor: date) -> str:
     """Return ``rule`` rewritten so that it clips to month ends instead of skipping.
 
-    Only plain MONTHLY and YEARLY rules anchored on the 29th, 30th or 31st are
-    changed; a rule that already says which days it means (BYMONTHDAY, BYDAY, ...)
-    is left exactly as written.
+    Only plain MONTHLY rules anchored on the 29th, 30th or 31st, and plain YEARLY
+    rules anchored on 29 February, are changed; a rule that already says which
+    days it means (BYMONTHDAY, BYDAY, ...) is left exactly as written.
     """
     parts = _parts(rule)
     freq = parts.get("FREQ")
@@ -57,10 +57,13 @@ def anchored_rrule(rule: str, anchor: date) -> str:
         return rule
     if anchor.day < 29:
         return rule
+    if freq == "YEARLY":
+        # Only February changes length from year to year.
+        if (anchor.month, anchor.day) != (2, 29) or "BYMONTH" in parts:
+            return rule
+        return f"{rule.rstrip(';')};BYMONTH=2;BYMONTHDAY=-1"
     last = _calendar.monthrange(anchor.year, anchor.month)[1]
     extra: list[str] = []
-    if freq == "YEARLY" and "BYMONTH" not in parts:
-        extra.append(f"BYMONTH={anchor.month}")
     if anchor.day == last:
         extra.append("BYMONTHDAY=-1")
     else:
