@@ -67,7 +67,8 @@ def _load(paths: list[Path] | None):  # type: ignore[no-untyped-def]
 
 
 def _print_problems(problems) -> None:  # type: ignore[no-untyped-def]
-    for problem in problems:
+    """Errors first, then warnings, each group in file and line order."""
+    for problem in sorted(problems, key=lambda p: (not p.is_error, p)):
         err.print(str(problem), markup=False)
 
 
@@ -171,6 +172,78 @@ def _read_states(database: str | None):  # type: ignore[no-untyped-def]
         exit_with_error(f"cannot read commitment states from {url}: {exc}")
     finally:
         engine.dispose()
+
+
+@app.command()
+def sync(
+    paths: RulePaths = None,
+    database: Annotated[str | None, typer.Option(
+        help="Database URL (default: DULY_DATABASE_URL or sqlite:///duly.db).")] = None,
+) -> None:
+    """Write the rules into the database and recompile the agenda of what changed."""
+    rules = _load(paths)
+    if not rules.ok:
+        _print_problems(rules.problems)
+        exit_with_error("the rules have errors; nothing was changed")
+    from sqlmodel import Session
+
+    from flows.db import create_schema, database_url, make_engine, sync_rules
+
+    engine = make_engine(database)
+    try:
+        create_schema(engine)
+        with Session(engine) as session:
+            counts = sync_rules(session, rules, datetime.now(UTC))
+            session.commit()
+    except Exception as exc:
+        exit_with_error(f"cannot sync into {database_url(database)}: {exc}; nothing was changed")
+    finally:
+        engine.dispose()
+    _stdout().print(f"synced {len(rules.commitments)} commitments: {counts['added']} new, "
+                    f"{counts['changed']} changed, {counts['removed']} no longer in the rules; "
+                    f"{counts['agenda']} agenda steps written.", markup=False)
+
+
+@app.command()
+def mark(
+    commitment: Annotated[str, typer.Argument(help="Commitment uid: RESPONSE/COMMITMENT.")],
+    state: Annotated[str, typer.Argument(help="open, in_progress, done, missed, dropped or "
+                                         "superseded.")],
+    why: Annotated[str, typer.Option("--why", help="Why (kept in the history).")],
+    who: Annotated[str, typer.Option("--who", help="Who says so.")] = "admin",
+    evidence: Annotated[str | None, typer.Option(help="A link to the evidence.")] = None,
+    paths: Annotated[list[Path] | None, typer.Option("--rules", help="Rule files or folders "
+                                                     "(default: rules/).")] = None,
+    database: Annotated[str | None, typer.Option(help="Database URL.")] = None,
+) -> None:
+    """Record a commitment's new state (an admin's correction; owners use their links)."""
+    rules = _load(paths)
+    if not rules.ok:
+        _print_problems(rules.problems)
+        exit_with_error("the rules have errors; run duly validate")
+    from sqlmodel import Session
+
+    from flows.db import StateError, database_url, make_engine, set_state, sqlite_file_missing
+
+    try:
+        uid = rules.resolve(commitment)
+    except LookupError as exc:
+        exit_with_error(str(exc))
+    url = database_url(database)
+    if sqlite_file_missing(url):
+        exit_with_error(f"no database at {url}; run duly sync first")
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            written = set_state(session, rules, uid, state, who=who, why=why,
+                                now=datetime.now(UTC), evidence=evidence)
+            session.commit()
+    except StateError as exc:
+        exit_with_error(str(exc))
+    finally:
+        engine.dispose()
+    _stdout().print(f"{uid} is now {state}; {written} agenda steps recompiled.",
+                    markup=False)
 
 
 def main() -> None:

@@ -205,9 +205,15 @@ def set_state(session: Session, rules: RuleSet, uid: str, state: str, *, who: st
     """
     if state not in STATES:
         raise StateError(f"unknown state {state!r}; one of: {', '.join(STATES)}")
+    try:
+        uid = rules.resolve(uid)
+    except LookupError as exc:
+        raise StateError(str(exc)) from None
     row = session.get(CommitmentRow, uid)
-    if row is None or uid not in rules.commitments:
-        raise StateError(f"no commitment {uid!r}")
+    if row is None:
+        raise StateError(f"commitment '{uid}' is not in the database yet; run duly sync")
+    if row.state == state:
+        raise StateError(f"commitment '{uid}' is already {state}")
     row.state = state
     row.state_since = now
     session.add(row)

@@ -86,8 +86,8 @@ class _Table:
 
 _TABLES: dict[str, _Table] = {}
 _LOCK = threading.Lock()
-_MIN_YEAR = 2
-_MAX_YEAR = 9998
+_MIN_YEAR = 1
+_MAX_YEAR = 9999
 
 
 def _table(subdiv: str, first: int, last: int) -> _Table:

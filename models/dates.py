@@ -32,6 +32,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrule, rrulestr
@@ -444,6 +445,14 @@ def _yearless_year(month: int, day: int, ctx: _Ctx) -> int:
     return ref.year + (1 if (month, day) <= (ref.month, ref.day) else 0)
 
 
+def _build(form: _Form, g: _Groups, ctx: _Ctx) -> _Window:
+    """``form.build``, with dates beyond year 9999 (or before year 1) as a :class:`_Fail`."""
+    try:
+        return form.build(g, ctx)
+    except (OverflowError, ValueError):
+        raise _Fail("it falls outside the years a date can have (1 to 9999)") from None
+
+
 def _b_iso(g: _Groups, ctx: _Ctx) -> _Window:
     d = _real_day(int(g["y"] or 0), int(g["m"] or 0), int(g["d"] or 0))
     return d, d
@@ -556,8 +565,7 @@ def _b_half(g: _Groups, ctx: _Ctx) -> _Window:
 def _b_relative(g: _Groups, ctx: _Ctx) -> _Window:
     if ctx.reference is None:
         raise _Fail("it counts from a reference date, and none was given", _NO_REFERENCE_HINT)
-    span = _read_span(g["span"] or "")
-    return ctx.reference, span.after(ctx.reference)
+    return ctx.reference, _read_span(g["span"] or "").after(ctx.reference)
 
 
 _QUARTER = (r"(?:(?:the\s+)?(?:Q(?P<{p}qn>\d+)|quarter\s+(?P<{p}qw>\d+|one|two|three|four|five)"
@@ -570,7 +578,8 @@ def _year_or_fy(p: str) -> str:
 
 
 _SINGLE_FORMS: list[_Form] = [
-    _Form("iso", lambda p: rf"(?P<{p}y>\d{{4}})-(?P<{p}m>\d\d)-(?P<{p}d>\d\d)(?!\d)", _b_iso),
+    _Form("iso", lambda p: rf"(?P<{p}y>{_YEAR_DIGITS})-(?P<{p}m>\d\d)-(?P<{p}d>\d\d)(?!\d)",
+          _b_iso),
     _Form("dmy", lambda p: (rf"{_weekday(p)}(?:the\s+)?{_day(p)}(?:\s+of)?\s+"
                             rf"(?P<{p}mon>{_MON}),?\s+{_year(p)}"), _b_day_month_year),
     _Form("mdy", lambda p: rf"{_weekday(p)}(?P<{p}mon>{_MON})\s+{_day(p)},?\s+{_year(p)}",
@@ -616,9 +625,9 @@ def _side(g: _Groups, roles: str) -> tuple[_Form, _Groups]:
 def _b_range(g: _Groups, ctx: _Ctx) -> _Window:
     fa, ga = _side(g, "ac")
     fb, gb = _side(g, "bd")
-    b_start, b_end = fb.build(gb, ctx)
+    b_start, b_end = _build(fb, gb, ctx)
     a_ctx = _Ctx(ctx.reference, before=b_start) if fa.name in _YEARLESS else ctx
-    a_start, _ = fa.build(ga, a_ctx)
+    a_start, _ = _build(fa, ga, a_ctx)
     if b_end < a_start:
         raise _Fail("the range ends before it starts")
     return a_start, b_end
@@ -740,6 +749,12 @@ def parse_period(text: str | date | int, reference: date | None = None) -> Perio
         text = str(text)
     if not isinstance(text, str):
         raise DateError(f"cannot read {text!r} as a date or period", text=repr(text))
+    return _parse_period_text(text, reference)
+
+
+@lru_cache(maxsize=8192)
+def _parse_period_text(text: str, reference: date | None) -> Period:
+    """:func:`parse_period` for text, cached: rule files repeat the same few dates."""
     shown = " ".join(text.split())
     ctx = _Ctx(reference)
     failure: _Fail | None = None
@@ -748,7 +763,7 @@ def parse_period(text: str | date | int, reference: date | None = None) -> Perio
         if m is None:
             continue
         try:
-            start, end = form.build(m.groupdict(), ctx)
+            start, end = _build(form, m.groupdict(), ctx)
         except _Fail as exc:
             failure = failure or exc
             continue
@@ -816,7 +831,7 @@ def find_periods(text: str, reference: date | None = None) -> list[tuple[str, Pe
             if mon is not None and not mon[0].isupper():
                 return None
         try:
-            start, end = form.build(g, ctx)
+            start, end = _build(form, g, ctx)
         except _Fail:
             return _BLOCKED
         return Period(start, end, m.group(0))
@@ -890,6 +905,11 @@ def parse_span(text: str | int) -> Span:
             raise DateError(f"a length of time cannot be negative ({text} days)", text=str(text),
                             hint=SPAN_HINT)
         return Span(days=text, text=f"{text} days")
+    return _parse_span_text(text)
+
+
+@lru_cache(maxsize=4096)
+def _parse_span_text(text: str) -> Span:
     m = _SPAN_FULL.fullmatch(text)
     shown = " ".join(text.split())
     if m is None:
@@ -1044,6 +1064,11 @@ def parse_every(text: str) -> str:
     """
     if not isinstance(text, str):
         raise DateError(f"cannot read {text!r} as a frequency", text=repr(text), hint=EVERY_HINT)
+    return _parse_every_text(text)
+
+
+@lru_cache(maxsize=4096)
+def _parse_every_text(text: str) -> str:
     if "=" in text:
         return _check_rrule(text)
     shown = " ".join(text.split())

@@ -42,7 +42,7 @@ from ruamel.yaml.events import (
 from models.calendar import NATIONS, WorkingCalendar, calendar_for
 from models.dates import DateError, Period, Span, parse_every, parse_period, parse_span
 from models.problems import Problem, did_you_mean
-from models.recurrence import describe_rrule
+from models.recurrence import Series, describe_rrule
 
 __all__ = [
     "FORMAT_VERSION",
@@ -306,6 +306,21 @@ class RuleSet:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def resolve(self, ref: str) -> str:
+        """The uid of the commitment ``ref`` names: a uid, or an id unique across responses.
+
+        Raises LookupError, with a suggestion, when it names none or several.
+        """
+        if ref in self.commitments:
+            return ref
+        matches = [uid for uid, c in self.commitments.items() if c.id == ref]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise LookupError(f"'{ref}' is in several responses: {', '.join(sorted(matches))}")
+        names = [*self.commitments, *(c.id for c in self.commitments.values())]
+        raise LookupError(f"no commitment '{ref}'{did_you_mean(ref, names)}")
 
     def response_of(self, commitment: Commitment) -> Response:
         return self.responses[commitment.response_id]
@@ -620,6 +635,9 @@ class _Builder:
         self._broken_kinds: set[str] = set()
         self._broken_policies: set[str] = set()
 
+    def _error_count(self) -> int:
+        return sum(p.is_error for p in self.problems)
+
     # -- files --------------------------------------------------------------------
     def add_file(self, path: str, text: str) -> None:
         self.rules.files += 1
@@ -677,7 +695,7 @@ class _Builder:
                     self.rules.policies[p.id] = policy
 
     def _policy(self, doc: _Doc, loc: list[str | int], p: PolicySpec) -> Policy | None:
-        before = len(self.problems)
+        before = self._error_count()
         name = f"rule '{p.id}'"
 
         def bad(key: str, message: str, hint: str | None = None) -> None:
@@ -708,7 +726,7 @@ class _Builder:
         evaluate = self._span(doc, loc + ["evaluate_within"], name, p.evaluate_within)
         self._check_schedule(doc, loc + ["check"], name, p.check)
         self._kind_fields(doc, loc, name, p, rrule_text)
-        if len(self.problems) != before or at is None:
+        if self._error_count() != before or at is None:
             return None
         return Policy(
             id=p.id, kind=p.kind, summary=p.summary, remind_before=tuple(p.remind_before),
@@ -818,7 +836,7 @@ class _Builder:
             self.problems.append(doc.problem(["response", "id"], f"response '{meta.id}' is "
                                              f"defined twice (first in {other})"))
             return
-        before = len(self.problems)
+        before = self._error_count()
         locs: dict[str, list[str | int]] = {}
         specs: dict[str, CommitmentSpec] = {}
         numbers: dict[str, int] = {}
@@ -843,7 +861,7 @@ class _Builder:
             if made is not None:
                 resolved[cid] = made
         self._check_cycles(doc, specs, locs)
-        if len(self.problems) != before:
+        if self._error_count() != before:
             return
         recommendations = tuple(
             Recommendation(rec.number, rec.text.strip(), rec.status, rec.status_text,
@@ -858,7 +876,7 @@ class _Builder:
 
     def _commitment(self, doc: _Doc, loc: list[str | int], meta: ResponseMeta, rec: str,
                     c: CommitmentSpec, siblings: Mapping[str, CommitmentSpec]) -> Commitment | None:
-        before = len(self.problems)
+        before = self._error_count()
         name = f"commitment '{c.id}'"
 
         def bad(key: str, message: str, hint: str | None = None, **kw: Any) -> None:
@@ -898,8 +916,16 @@ class _Builder:
         if policy is not None:
             self._fits_kind(doc, loc, name, c, policy)
             rrule_text = rrule_text or policy.rrule
-        if len(self.problems) != before or policy is None:
+        if self._error_count() != before or policy is None:
             return None
+        if policy.kind == "recurring" and rrule_text and c.starts is None and c.after is None:
+            first = Series(rrule_text, meta.published, include_anchor=False).first()
+            self.problems.append(doc.problem(
+                loc, f"{name} says {describe_rrule(rrule_text)} but not from when; counting "
+                f"from publication ({meta.published.isoformat()}), it first falls due on "
+                f"{first.isoformat() if first else 'no date'}",
+                "add starts: (e.g. starts: April 2018) if the document gives a first date",
+                key=True, severity="warning"))
         if c.owner not in self.rules.owners and c.owner != UNASSIGNED:
             return None
         return Commitment(

@@ -280,7 +280,7 @@ PERIODS: list[tuple[str, date | None, str, str]] = [
     # financial years
     ("2018/19", None, "2018-04-01", "2019-03-31"),
     ("2018-19", None, "2018-04-01", "2019-03-31"),
-    ("2018–19", None, "2018-04-01", "2019-03-31"),
+    ("2018\u201319", None, "2018-04-01", "2019-03-31"),
     ("2018/2019", None, "2018-04-01", "2019-03-31"),
     ("FY 2018/19", None, "2018-04-01", "2019-03-31"),
     ("FY18/19", None, "2018-04-01", "2019-03-31"),
@@ -314,14 +314,14 @@ PERIODS: list[tuple[str, date | None, str, str]] = [
     # ranges
     ("between April and June 2021", None, "2021-04-01", "2021-06-30"),
     ("April to June 2021", None, "2021-04-01", "2021-06-30"),
-    ("April – June 2021", None, "2021-04-01", "2021-06-30"),
+    ("April \u2013 June 2021", None, "2021-04-01", "2021-06-30"),
     ("April-June 2021", None, "2021-04-01", "2021-06-30"),
     ("from April 2021 to March 2022", None, "2021-04-01", "2022-03-31"),
-    ("November 2019 – October 2020", None, "2019-11-01", "2020-10-31"),
+    ("November 2019 \u2013 October 2020", None, "2019-11-01", "2020-10-31"),
     ("December to February 2019", None, "2018-12-01", "2019-02-28"),
     ("between 2018 and 2020", None, "2018-01-01", "2020-12-31"),
     ("2018 to 2020", None, "2018-01-01", "2020-12-31"),
-    ("2018–2020", None, "2018-01-01", "2020-12-31"),
+    ("2018\u20132020", None, "2018-01-01", "2020-12-31"),
     ("1 April to 30 June 2018", None, "2018-04-01", "2018-06-30"),
     ("from Q1 2019/20 to Q2 2019/20", None, "2019-04-01", "2019-09-30"),
     ("between April and June", PUBLISHED_004, "2018-04-01", "2018-06-30"),
@@ -497,7 +497,7 @@ def test_find_periods_tells_a_financial_year_from_an_iso_date() -> None:
 
 
 def test_find_periods_reads_inspection_periods_in_headers() -> None:
-    assert [(p.start, p.end) for _, p in find_periods("**April – July 2017**")] == [
+    assert [(p.start, p.end) for _, p in find_periods("**April \u2013 July 2017**")] == [
         (d("2017-04-01"), d("2017-07-31"))]
 
 
@@ -570,7 +570,8 @@ BAD_SPANS: list[tuple[Any, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("text", "message", "hint"), BAD_SPANS, ids=[repr(b[0]) for b in BAD_SPANS])
+@pytest.mark.parametrize(("text", "message", "hint"), BAD_SPANS,
+                         ids=[repr(b[0]) for b in BAD_SPANS])
 def test_bad_span_is_refused(text: Any, message: str, hint: str) -> None:
     with pytest.raises(DateError) as info:
         parse_span(text)
@@ -700,7 +701,8 @@ BAD_EVERY: list[tuple[str, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("text", "message", "hint"), BAD_EVERY, ids=[b[0] or "empty" for b in BAD_EVERY])
+@pytest.mark.parametrize(("text", "message", "hint"), BAD_EVERY,
+                         ids=[b[0] or "empty" for b in BAD_EVERY])
 def test_bad_frequency_is_refused(text: str, message: str, hint: str) -> None:
     with pytest.raises(DateError) as info:
         parse_every(text)
@@ -794,3 +796,29 @@ def test_a_month_without_a_year_is_the_next_one_after_the_reference_month(refere
     assert p.start.month == month
     assert (reference.year, reference.month) < (p.start.year, p.start.month)
     assert p.start.year - reference.year <= 1
+
+
+SOUP_WORDS = ["by", "the", "end", "of", "March", "Feb", "29", "31", "0", "2018", "9999", "2099/00",
+              "2018/19", "2018-19", "Q4", "Q0", "quarter", "H1", "H3", "first", "half", "between",
+              "and", "to", "\u2013", "-", "from", "within", "next", "12", "months", "working",
+              "days", "seven", "a", "fortnight", "mid", "early", "late", "summer", "winter", "/",
+              "2019/2021", "FY", "30th", "April", "May", "Monday", "P3M", "in", "over", "course",
+              "2018-02-29", "2020-02-29", ",", ".", "every", "monthly", "FREQ=DAILY",
+              "BYMONTH=13", ";", "99999999999"]
+SOUP = st.lists(st.sampled_from(SOUP_WORDS), max_size=8).map(" ".join)
+
+
+@given(text=st.one_of(SOUP, st.text(max_size=30)),
+       reference=st.one_of(st.none(), st.dates()))
+def test_any_text_gives_a_value_or_a_date_error_never_a_crash(text: str,
+                                                             reference: date | None) -> None:
+    for read in (lambda: parse_period(text, reference), lambda: parse_span(text),
+                 lambda: parse_every(text)):
+        try:
+            read()
+        except DateError:
+            pass
+    for _, p in find_periods(text, reference):
+        assert p.start <= p.end
+    find_spans(text)
+    find_every(text)
