@@ -175,6 +175,14 @@ def _read_states(database: str | None):  # type: ignore[no-untyped-def]
 
 
 @app.command()
+def schema() -> None:
+    """Print the JSON Schema of rule files, for editor checks."""
+    from models.rules import json_schema
+
+    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+
+
+@app.command()
 def sync(
     paths: RulePaths = None,
     database: Annotated[str | None, typer.Option(

@@ -52,6 +52,7 @@ __all__ = [
     "Recommendation",
     "Response",
     "RuleSet",
+    "json_schema",
     "parse_rule_files",
 ]
 
@@ -1036,6 +1037,23 @@ def _cron_problem(expr: str) -> str | None:
     except CronSimError as exc:
         return f"cron {expr!r} is not valid: {exc}"
     return None
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a rule file (any of the three kinds), for editors."""
+    definitions: dict[str, Any] = {}
+    choices = []
+    for model in _FILE_KINDS.values():
+        schema = model.model_json_schema()
+        definitions.update(schema.pop("$defs", {}))
+        definitions[model.__name__] = schema
+        choices.append({"$ref": f"#/$defs/{model.__name__}"})
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "duly rule file",
+        "oneOf": choices,
+        "$defs": definitions,
+    }
 
 
 def parse_rule_files(sources: Iterable[tuple[str, str]]) -> RuleSet:
