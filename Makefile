@@ -32,5 +32,11 @@ test: setup  ## the whole test suite (pytest's exit 5, "no tests collected", is 
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$status
 
+check: setup  ## lint, format and type checks (installs the dev tools)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,dev]'
+	$(BIN)/ruff check models flows tests bench
+	$(BIN)/ruff format --check models flows tests bench
+	$(BIN)/mypy models flows
+
 clean:  ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .hypothesis

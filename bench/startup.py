@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     times: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    for name, command in COMMANDS.items():  # warm the file cache once
+    for command in COMMANDS.values():  # warm the file cache once
         once(command)
     for _ in range(args.runs):
         for name, command in COMMANDS.items():
@@ -46,9 +46,14 @@ def main() -> None:
     print(f"median of {args.runs} alternated runs")
     for name, values in times.items():
         median = statistics.median(values)
-        verdict = "" if name == "import sqlmodel" else (
-            f"  {median / base:.2f} x sqlmodel; budget {budget:.3f} s: "
-            f"{'OK' if median <= budget else 'OVER'}")
+        verdict = (
+            ""
+            if name == "import sqlmodel"
+            else (
+                f"  {median / base:.2f} x sqlmodel; budget {budget:.3f} s: "
+                f"{'OK' if median <= budget else 'OVER'}"
+            )
+        )
         print(f"  {name:<22} {median:.3f} s{verdict}")
 
 

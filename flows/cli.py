@@ -11,15 +11,21 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:  # imported by the commands that need them, to start fast
+    from models.agenda import AgendaItem, CommitmentStatus
+    from models.problems import Problem
+    from models.rules import RuleSet
 
 EPILOG = "Exit codes: 0 success; 1 invalid rules or a failed operation; 2 usage error."
 
@@ -38,6 +44,7 @@ def _stdout() -> Console:
     width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 160)
     return Console(highlight=False, width=width)
 
+
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 LONDON = ZoneInfo("Europe/London")
@@ -49,7 +56,7 @@ def exit_with_error(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-class PlanFormat(str, Enum):
+class PlanFormat(StrEnum):
     table = "table"
     json = "json"
 
@@ -60,13 +67,13 @@ RulePaths = Annotated[
 ]
 
 
-def _load(paths: list[Path] | None):  # type: ignore[no-untyped-def]
+def _load(paths: list[Path] | None) -> RuleSet:
     from flows.rulefiles import load_rules
 
     return load_rules(paths)
 
 
-def _print_problems(problems) -> None:  # type: ignore[no-untyped-def]
+def _print_problems(problems: Iterable[Problem]) -> None:
     """Errors first, then warnings, each group in file and line order."""
     for problem in sorted(problems, key=lambda p: (not p.is_error, p)):
         err.print(str(problem), markup=False)
@@ -82,9 +89,11 @@ def validate(paths: RulePaths = None) -> None:
     summary = summarise(rules.problems, rules.files)
     if not rules.ok:
         exit_with_error(f"{summary}; nothing was changed.")
-    _stdout().print(f"{summary}: {len(rules.policies)} rules, {len(rules.owners)} owners, "
-              f"{len(rules.responses)} responses, {len(rules.commitments)} commitments.",
-              markup=False)
+    _stdout().print(
+        f"{summary}: {len(rules.policies)} rules, {len(rules.owners)} owners, "
+        f"{len(rules.responses)} responses, {len(rules.commitments)} commitments.",
+        markup=False,
+    )
 
 
 def _parse_at(text: str) -> datetime:
@@ -94,22 +103,30 @@ def _parse_at(text: str) -> datetime:
             return datetime.combine(date.fromisoformat(text), time(), tzinfo=LONDON)
         moment = datetime.fromisoformat(text)
     except ValueError:
-        exit_with_error(f"--at: expected a date like 2018-02-01 or 2018-02-01T09:00, got "
-                        f"{text!r}", 2)
+        exit_with_error(
+            f"--at: expected a date like 2018-02-01 or 2018-02-01T09:00, got {text!r}", 2
+        )
     return moment if moment.tzinfo else moment.replace(tzinfo=LONDON)
 
 
 @app.command()
 def plan(
     paths: RulePaths = None,
-    at: Annotated[str, typer.Option(help="Start of the plan: a date or date-time "
-                                    "(London time). Default: now.")] = "",
+    at: Annotated[
+        str,
+        typer.Option(help="Start of the plan: a date or date-time (London time). Default: now."),
+    ] = "",
     days: Annotated[int, typer.Option(min=1, max=3660, help="How many days to plan.")] = 30,
     format: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format.")] = (
-        PlanFormat.table),
-    database: Annotated[str | None, typer.Option(
-        help="Read commitment states from this database (default: DULY_DATABASE_URL or "
-        "sqlite:///duly.db when it exists; otherwise every commitment is open).")] = None,
+        PlanFormat.table
+    ),
+    database: Annotated[
+        str | None,
+        typer.Option(
+            help="Read commitment states from this database (default: DULY_DATABASE_URL or "
+            "sqlite:///duly.db when it exists; otherwise every commitment is open)."
+        ),
+    ] = None,
 ) -> None:
     """List what duly would send, when and to whom, and why."""
     from models.agenda import compile_agenda
@@ -136,22 +153,29 @@ def plan(
     for item in items:
         c = rules.commitments[item.commitment]
         owner = rules.owners.get(item.recipient)
-        table.add_row(item.at.astimezone(LONDON).strftime("%a %Y-%m-%d %H:%M"),
-                      owner.name if owner else item.recipient, item.step,
-                      f"{c.id} (§{c.para})", item.reason)
+        table.add_row(
+            item.at.astimezone(LONDON).strftime("%a %Y-%m-%d %H:%M"),
+            owner.name if owner else item.recipient,
+            item.step,
+            f"{c.id} (§{c.para})",
+            item.reason,
+        )
     _stdout().print(table)
 
 
-def _plan_entry(rules, item) -> dict:  # type: ignore[no-untyped-def]
+def _plan_entry(rules: RuleSet, item: AgendaItem) -> dict[str, Any]:
     owner = rules.owners.get(item.recipient)
-    entry = item.as_dict()
+    entry: dict[str, Any] = dict(item.as_dict())
     entry["local_time"] = item.at.astimezone(LONDON).isoformat()
-    entry["to"] = {"id": item.recipient, "name": owner.name if owner else item.recipient,
-                   "email": owner.email if owner else None}
+    entry["to"] = {
+        "id": item.recipient,
+        "name": owner.name if owner else item.recipient,
+        "email": owner.email if owner else None,
+    }
     return entry
 
 
-def _read_states(database: str | None):  # type: ignore[no-untyped-def]
+def _read_states(database: str | None) -> dict[str, CommitmentStatus]:
     from flows.db import database_url, sqlite_file_missing
 
     url = database_url(database)
@@ -185,8 +209,10 @@ def schema() -> None:
 @app.command()
 def sync(
     paths: RulePaths = None,
-    database: Annotated[str | None, typer.Option(
-        help="Database URL (default: DULY_DATABASE_URL or sqlite:///duly.db).")] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(help="Database URL (default: DULY_DATABASE_URL or sqlite:///duly.db)."),
+    ] = None,
 ) -> None:
     """Write the rules into the database and recompile the agenda of what changed."""
     rules = _load(paths)
@@ -207,21 +233,26 @@ def sync(
         exit_with_error(f"cannot sync into {database_url(database)}: {exc}; nothing was changed")
     finally:
         engine.dispose()
-    _stdout().print(f"synced {len(rules.commitments)} commitments: {counts['added']} new, "
-                    f"{counts['changed']} changed, {counts['removed']} no longer in the rules; "
-                    f"{counts['agenda']} agenda steps written.", markup=False)
+    _stdout().print(
+        f"synced {len(rules.commitments)} commitments: {counts['added']} new, "
+        f"{counts['changed']} changed, {counts['removed']} no longer in the rules; "
+        f"{counts['agenda']} agenda steps written.",
+        markup=False,
+    )
 
 
 @app.command()
 def mark(
     commitment: Annotated[str, typer.Argument(help="Commitment uid: RESPONSE/COMMITMENT.")],
-    state: Annotated[str, typer.Argument(help="open, in_progress, done, missed, dropped or "
-                                         "superseded.")],
+    state: Annotated[
+        str, typer.Argument(help="open, in_progress, done, missed, dropped or superseded.")
+    ],
     why: Annotated[str, typer.Option("--why", help="Why (kept in the history).")],
     who: Annotated[str, typer.Option("--who", help="Who says so.")] = "admin",
     evidence: Annotated[str | None, typer.Option(help="A link to the evidence.")] = None,
-    paths: Annotated[list[Path] | None, typer.Option("--rules", help="Rule files or folders "
-                                                     "(default: rules/).")] = None,
+    paths: Annotated[
+        list[Path] | None, typer.Option("--rules", help="Rule files or folders (default: rules/).")
+    ] = None,
     database: Annotated[str | None, typer.Option(help="Database URL.")] = None,
 ) -> None:
     """Record a commitment's new state (an admin's correction; owners use their links)."""
@@ -243,15 +274,22 @@ def mark(
     engine = make_engine(url)
     try:
         with Session(engine) as session:
-            written = set_state(session, rules, uid, state, who=who, why=why,
-                                now=datetime.now(UTC), evidence=evidence)
+            written = set_state(
+                session,
+                rules,
+                uid,
+                state,
+                who=who,
+                why=why,
+                now=datetime.now(UTC),
+                evidence=evidence,
+            )
             session.commit()
     except StateError as exc:
         exit_with_error(str(exc))
     finally:
         engine.dispose()
-    _stdout().print(f"{uid} is now {state}; {written} agenda steps recompiled.",
-                    markup=False)
+    _stdout().print(f"{uid} is now {state}; {written} agenda steps recompiled.", markup=False)
 
 
 def main() -> None:

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, event, select
+from sqlalchemy import delete, event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from models.agenda import STATES, AgendaItem, CommitmentStatus, commitment_steps
 from models.rules import RuleSet
@@ -84,49 +84,64 @@ def create_schema(engine: Engine) -> None:
 
 
 def read_states(session: Session) -> dict[str, CommitmentStatus]:
-    rows = session.exec(select(CommitmentRow.uid, CommitmentRow.state,  # type: ignore[call-overload]
-                               CommitmentRow.state_since)).all()
-    return {
-        uid: CommitmentStatus(state, since)
-        for uid, state, since in rows
-    }
+    rows = session.exec(
+        select(CommitmentRow.uid, CommitmentRow.state, CommitmentRow.state_since)
+    ).all()
+    return {uid: CommitmentStatus(state, since) for uid, state, since in rows}
 
 
-def _compile(rules: RuleSet, uids: Iterable[str], states: dict[str, CommitmentStatus],
-             now: datetime) -> list[AgendaItem]:
+def _compile(
+    rules: RuleSet, uids: Iterable[str], states: dict[str, CommitmentStatus], now: datetime
+) -> list[AgendaItem]:
     """Steps of the given commitments from their beginning up to now + HORIZON."""
     end = (now + HORIZON).date()
     items: list[AgendaItem] = []
     for uid in uids:
         c = rules.commitments[uid]
         start = rules.responses[c.response_id].published
-        items.extend(commitment_steps(rules, c, states.get(uid, CommitmentStatus()), states,
-                                      start, end))
+        items.extend(
+            commitment_steps(rules, c, states.get(uid, CommitmentStatus()), states, start, end)
+        )
     return items
 
 
-def write_agenda(session: Session, rules: RuleSet, uids: set[str],
-                 states: dict[str, CommitmentStatus], now: datetime) -> int:
+def write_agenda(
+    session: Session,
+    rules: RuleSet,
+    uids: set[str],
+    states: dict[str, CommitmentStatus],
+    now: datetime,
+) -> int:
     """Recompile the agenda of ``uids``: pending rows are replaced, handled ones kept."""
     if not uids:
         return 0
     uid_list = sorted(uids)
-    for chunk in _chunks(uid_list, 500):
-        session.exec(delete(AgendaRow).where(  # type: ignore[call-overload]
-            AgendaRow.commitment_uid.in_(chunk),  # type: ignore[attr-defined]
-            AgendaRow.status == "pending"))
+    _drop_pending(session, uid_list)
     handled: set[str] = set()
     for chunk in _chunks(uid_list, 500):
-        handled.update(session.exec(select(AgendaRow.key).where(  # type: ignore[call-overload]
-            AgendaRow.commitment_uid.in_(chunk))).all())  # type: ignore[attr-defined]
+        handled.update(
+            session.exec(
+                select(AgendaRow.key).where(col(AgendaRow.commitment_uid).in_(chunk))
+            ).all()
+        )
     items = [i for i in _compile(rules, uid_list, states, now) if i.key not in handled]
     session.add_all([agenda_row(i) for i in items])
     return len(items)
 
 
+def _drop_pending(session: Session, uids: list[str]) -> None:
+    """Delete the not-yet-handled agenda rows of these commitments."""
+    for chunk in _chunks(uids, 500):
+        session.execute(
+            delete(AgendaRow).where(
+                col(AgendaRow.commitment_uid).in_(chunk), col(AgendaRow.status) == "pending"
+            )
+        )
+
+
 def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
     for i in range(0, len(values), size):
-        yield values[i:i + size]
+        yield values[i : i + size]
 
 
 def sync_rules(session: Session, rules: RuleSet, now: datetime) -> dict[str, int]:
@@ -139,20 +154,39 @@ def sync_rules(session: Session, rules: RuleSet, now: datetime) -> dict[str, int
     if not rules.ok:
         raise ValueError("refusing to sync a rule set with errors")
     for owner in rules.owners.values():
-        session.merge(OwnerRow(id=owner.id, name=owner.name, email=owner.email,
-                               tags=list(owner.tags), escalate_to=owner.escalate_to))
+        session.merge(
+            OwnerRow(
+                id=owner.id,
+                name=owner.name,
+                email=owner.email,
+                tags=list(owner.tags),
+                escalate_to=owner.escalate_to,
+            )
+        )
     for response in rules.responses.values():
-        session.merge(ResponseRow(id=response.id, title=response.title,
-                                  inspectorate=response.inspectorate,
-                                  inspection_period=response.inspection_period,
-                                  published=response.published, source=response.source))
+        session.merge(
+            ResponseRow(
+                id=response.id,
+                title=response.title,
+                inspectorate=response.inspectorate,
+                inspection_period=response.inspection_period,
+                published=response.published,
+                source=response.source,
+            )
+        )
         for rec in response.recommendations:
-            session.merge(RecommendationRow(id=f"{response.id}/{rec.number}",
-                                            response_id=response.id, number=rec.number,
-                                            text=rec.text, status=rec.status,
-                                            status_text=rec.status_text))
+            session.merge(
+                RecommendationRow(
+                    id=f"{response.id}/{rec.number}",
+                    response_id=response.id,
+                    number=rec.number,
+                    text=rec.text,
+                    status=rec.status,
+                    status_text=rec.status_text,
+                )
+            )
     session.flush()
-    existing = {row.uid: row for row in session.exec(select(CommitmentRow)).scalars()}
+    existing = {row.uid: row for row in session.exec(select(CommitmentRow)).all()}
     added = changed = 0
     dirty: set[str] = set()
     for uid, c in rules.commitments.items():
@@ -160,10 +194,16 @@ def sync_rules(session: Session, rules: RuleSet, now: datetime) -> dict[str, int
         digest = f"{c.digest}:{policy.digest}"
         row = existing.get(uid)
         if row is None:
-            row = CommitmentRow(uid=uid, response_id=c.response_id,
-                                recommendation_id=f"{c.response_id}/{c.recommendation}",
-                                para=c.para, quote=c.quote, action=c.action, owner_id=c.owner,
-                                rule_id=c.rule)
+            row = CommitmentRow(
+                uid=uid,
+                response_id=c.response_id,
+                recommendation_id=f"{c.response_id}/{c.recommendation}",
+                para=c.para,
+                quote=c.quote,
+                action=c.action,
+                owner_id=c.owner,
+                rule_id=c.rule,
+            )
             added += 1
         elif row.digest == digest:
             continue
@@ -184,19 +224,24 @@ def sync_rules(session: Session, rules: RuleSet, now: datetime) -> dict[str, int
         session.add(row)
         dirty.add(uid)
     removed = set(existing) - set(rules.commitments)
-    if removed:
-        for chunk in _chunks(sorted(removed), 500):
-            session.exec(delete(AgendaRow).where(  # type: ignore[call-overload]
-                AgendaRow.commitment_uid.in_(chunk),  # type: ignore[attr-defined]
-                AgendaRow.status == "pending"))
+    _drop_pending(session, sorted(removed))
     session.flush()
     states = read_states(session)
     written = write_agenda(session, rules, dirty, states, now)
     return {"added": added, "changed": changed, "agenda": written, "removed": len(removed)}
 
 
-def set_state(session: Session, rules: RuleSet, uid: str, state: str, *, who: str, why: str,
-              now: datetime, evidence: str | None = None) -> int:
+def set_state(
+    session: Session,
+    rules: RuleSet,
+    uid: str,
+    state: str,
+    *,
+    who: str,
+    why: str,
+    now: datetime,
+    evidence: str | None = None,
+) -> int:
     """Record a state change in the history and recompile the agenda it affects.
 
     The commitment's own agenda and that of every commitment waiting for it are
@@ -217,8 +262,9 @@ def set_state(session: Session, rules: RuleSet, uid: str, state: str, *, who: st
     row.state = state
     row.state_since = now
     session.add(row)
-    session.add(StateChange(commitment_uid=uid, state=state, at=now, who=who,
-                            why=why, evidence=evidence))
+    session.add(
+        StateChange(commitment_uid=uid, state=state, at=now, who=who, why=why, evidence=evidence)
+    )
     session.flush()
     affected = {uid} | {c.uid for c in rules.commitments.values() if c.after == uid}
     return write_agenda(session, rules, affected, read_states(session), now)
@@ -228,8 +274,11 @@ def due_items(session: Session, rule_id: str, now: datetime) -> list[AgendaRow]:
     """Pending agenda rows of one rule due at or before ``now`` (one index range scan)."""
     statement = (
         select(AgendaRow)
-        .where(AgendaRow.rule_id == rule_id, AgendaRow.status == "pending",
-               AgendaRow.at <= now)
-        .order_by(AgendaRow.at, AgendaRow.key)  # type: ignore[arg-type]
+        .where(
+            col(AgendaRow.rule_id) == rule_id,
+            col(AgendaRow.status) == "pending",
+            col(AgendaRow.at) <= now,
+        )
+        .order_by(col(AgendaRow.at), col(AgendaRow.key))
     )
-    return list(session.exec(statement).scalars())  # type: ignore[call-overload]
+    return list(session.exec(statement).all())

@@ -36,8 +36,9 @@ def rule_paths(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
     problems: list[Problem] = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES
-                                and p.is_file()))
+            found.extend(
+                sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
+            )
         elif path.is_file():
             found.append(path)
         else:
@@ -69,8 +70,15 @@ def load_rules(paths: Iterable[Path] | None = None) -> RuleSet:
         try:
             sources.append((_display(path), path.read_text(encoding="utf-8")))
         except UnicodeDecodeError as exc:
-            problems.append(Problem(_display(path), 1, 1, f"not UTF-8 text: {exc.reason} at "
-                                    f"byte {exc.start}", "save the file as UTF-8"))
+            problems.append(
+                Problem(
+                    _display(path),
+                    1,
+                    1,
+                    f"not UTF-8 text: {exc.reason} at byte {exc.start}",
+                    "save the file as UTF-8",
+                )
+            )
         except OSError as exc:
             problems.append(Problem(_display(path), 1, 1, f"cannot read: {exc.strerror}"))
     rules = parse_rule_files(sources)

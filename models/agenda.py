@@ -129,8 +129,17 @@ class _Steps:
         return f"{n} {kind}{'s' if n != 1 else ''}"
 
     # -- one step ----------------------------------------------------------------
-    def item(self, step: str, day: date, occurrence: date, reason: str, *, early: bool,
-             recipient: str | None = None, expires: datetime | None = None) -> AgendaItem | None:
+    def item(
+        self,
+        step: str,
+        day: date,
+        occurrence: date,
+        reason: str,
+        *,
+        early: bool,
+        recipient: str | None = None,
+        expires: datetime | None = None,
+    ) -> AgendaItem | None:
         send = self.send_day(day, early=early)
         if send < self.live_from:
             return None
@@ -153,28 +162,47 @@ class _Steps:
         """remind-<n>d before ``target`` and, for n = 0, ``due`` on it."""
         for n in self.p.remind_before:
             if n == 0:
-                yield self.item("due", target, target, f"'{self.c.action}' is due today, "
-                                f"{target.isoformat()}", early=True)
+                yield self.item(
+                    "due",
+                    target,
+                    target,
+                    f"'{self.c.action}' is due today, {target.isoformat()}",
+                    early=True,
+                )
             else:
                 yield self.item(
-                    f"remind-{n}d", self.shift(target, -n), target,
+                    f"remind-{n}d",
+                    self.shift(target, -n),
+                    target,
                     f"{self.unit(n)} before '{self.c.action}' {what} {target.isoformat()}",
-                    early=True, expires=self.instant(target) + timedelta(days=1))
+                    early=True,
+                    expires=self.instant(target) + timedelta(days=1),
+                )
 
     def escalation(self, base: date, late_what: str) -> AgendaItem | None:
         if self.p.escalate_after is None or self.escalate_to is None:
             return None
         n = self.p.escalate_after
-        return self.item("escalate", self.shift(base, n), base,
-                         f"'{self.c.action}' {late_what} {self.unit(n)} ago "
-                         f"({base.isoformat()}); escalated from {self.c.owner}",
-                         early=False, recipient=self.escalate_to)
+        return self.item(
+            "escalate",
+            self.shift(base, n),
+            base,
+            f"'{self.c.action}' {late_what} {self.unit(n)} ago "
+            f"({base.isoformat()}); escalated from {self.c.owner}",
+            early=False,
+            recipient=self.escalate_to,
+        )
 
     def invite(self, occurrence: date, what: str) -> AgendaItem | None:
         if not self.p.invite:
             return None
-        return self.item("invite", self.live_from, occurrence,
-                         f"calendar invite: '{self.c.action}' {what}", early=False)
+        return self.item(
+            "invite",
+            self.live_from,
+            occurrence,
+            f"calendar invite: '{self.c.action}' {what}",
+            early=False,
+        )
 
     # -- kinds -------------------------------------------------------------------
     def deadline(self, end: date) -> Iterator[AgendaItem | None]:
@@ -188,10 +216,14 @@ class _Steps:
                 day = self.shift(due, k * self.p.overdue_every)
                 if day > end:
                     break
-                yield self.item(f"overdue-{k}", day, due,
-                                f"'{self.c.action}' was due on {due.isoformat()} and is not "
-                                f"done (overdue reminder {k} of {self.p.overdue_repeats})",
-                                early=False)
+                yield self.item(
+                    f"overdue-{k}",
+                    day,
+                    due,
+                    f"'{self.c.action}' was due on {due.isoformat()} and is not "
+                    f"done (overdue reminder {k} of {self.p.overdue_repeats})",
+                    early=False,
+                )
         yield self.escalation(due, "was due")
 
     def recurring(self, start: date, end: date) -> Iterator[AgendaItem | None]:
@@ -219,18 +251,34 @@ class _Steps:
         period = Period(begin, finish, length.text)
         span = f"{begin.isoformat()} to {finish.isoformat()}"
         yield self.invite(finish, f"runs {span}")
-        yield self.item("start", begin, finish, f"'{self.c.action}' starts today and runs "
-                        f"{length.text} (to {finish.isoformat()})", early=False)
+        yield self.item(
+            "start",
+            begin,
+            finish,
+            f"'{self.c.action}' starts today and runs {length.text} (to {finish.isoformat()})",
+            early=False,
+        )
         if self.p.midpoint:
-            yield self.item("midpoint", midpoint(begin, finish), finish,
-                            f"'{self.c.action}' is halfway ({span})", early=False)
+            yield self.item(
+                "midpoint",
+                midpoint(begin, finish),
+                finish,
+                f"'{self.c.action}' is halfway ({span})",
+                early=False,
+            )
         yield from self.reminders(finish, "ends on")
-        yield self.item("end", finish, finish, f"'{self.c.action}' ends today ({span})",
-                        early=True)
+        yield self.item(
+            "end", finish, finish, f"'{self.c.action}' ends today ({span})", early=True
+        )
         if self.p.evaluate_within is not None:
             due = self.p.evaluate_within.after(period.end, self.cal)
-            yield self.item("evaluate", due, finish, f"the evaluation of '{self.c.action}' "
-                            f"({span}) is due on {due.isoformat()}", early=True)
+            yield self.item(
+                "evaluate",
+                due,
+                finish,
+                f"the evaluation of '{self.c.action}' ({span}) is due on {due.isoformat()}",
+                early=True,
+            )
 
     def start(self) -> Iterator[AgendaItem | None]:
         window = self.c.starts
@@ -239,26 +287,46 @@ class _Steps:
         opens, closes = window.start, window.end
         for n in self.p.remind_before:
             if n:
-                yield self.item(f"remind-{n}d", self.shift(opens, -n), opens,
-                                f"'{self.c.action}' is to begin {window.text} "
-                                f"({opens.isoformat()} to {closes.isoformat()})", early=True,
-                                expires=self.instant(closes))
-        yield self.item("start", opens, opens, f"'{self.c.action}' is to begin {window.text}, "
-                        f"by {closes.isoformat()}", early=False, expires=self.instant(closes))
-        yield self.item("not-started", closes + timedelta(days=1), opens,
-                        f"'{self.c.action}' was to begin {window.text} and has not been "
-                        "marked as started", early=False)
+                yield self.item(
+                    f"remind-{n}d",
+                    self.shift(opens, -n),
+                    opens,
+                    f"'{self.c.action}' is to begin {window.text} "
+                    f"({opens.isoformat()} to {closes.isoformat()})",
+                    early=True,
+                    expires=self.instant(closes),
+                )
+        yield self.item(
+            "start",
+            opens,
+            opens,
+            f"'{self.c.action}' is to begin {window.text}, by {closes.isoformat()}",
+            early=False,
+            expires=self.instant(closes),
+        )
+        yield self.item(
+            "not-started",
+            closes + timedelta(days=1),
+            opens,
+            f"'{self.c.action}' was to begin {window.text} and has not been marked as started",
+            early=False,
+        )
         yield self.escalation(closes, "was to begin by")
 
     def dependency(self) -> Iterator[AgendaItem | None]:
-        yield self.item("ready", self.live_from, self.live_from,
-                        f"'{self.c.action}' can now begin: what it waited for is done",
-                        early=False)
+        yield self.item(
+            "ready",
+            self.live_from,
+            self.live_from,
+            f"'{self.c.action}' can now begin: what it waited for is done",
+            early=False,
+        )
         yield self.escalation(self.live_from, "could begin")
 
 
-def _live_from(rules: RuleSet, c: Commitment, states: Mapping[str, CommitmentStatus],
-               policy: Policy) -> date | None:
+def _live_from(
+    rules: RuleSet, c: Commitment, states: Mapping[str, CommitmentStatus], policy: Policy
+) -> date | None:
     """The day a commitment becomes live: publication, or the day its predecessor was done."""
     if c.after is None:
         return rules.responses[c.response_id].published
@@ -268,9 +336,14 @@ def _live_from(rules: RuleSet, c: Commitment, states: Mapping[str, CommitmentSta
     return before.since.astimezone(policy.zone).date()
 
 
-def commitment_steps(rules: RuleSet, c: Commitment, status: CommitmentStatus,
-                     states: Mapping[str, CommitmentStatus], start: date,
-                     end: date) -> Iterator[AgendaItem]:
+def commitment_steps(
+    rules: RuleSet,
+    c: Commitment,
+    status: CommitmentStatus,
+    states: Mapping[str, CommitmentStatus],
+    start: date,
+    end: date,
+) -> Iterator[AgendaItem]:
     """Every step of one commitment; recurring series are expanded up to ``end``."""
     if status.state in FINISHED:
         return
@@ -296,8 +369,9 @@ def commitment_steps(rules: RuleSet, c: Commitment, status: CommitmentStatus,
             yield item
 
 
-def compile_agenda(rules: RuleSet, states: Mapping[str, CommitmentStatus], start: datetime,
-                   end: datetime) -> list[AgendaItem]:
+def compile_agenda(
+    rules: RuleSet, states: Mapping[str, CommitmentStatus], start: datetime, end: datetime
+) -> list[AgendaItem]:
     """Every step with ``start <= at < end`` for every live commitment, sorted.
 
     ``states`` maps commitment uids to their status; a uid not in it is ``open``.

@@ -141,8 +141,9 @@ class Span:
     text: str = field(default="", compare=False)
 
     def _delta(self) -> relativedelta:
-        return relativedelta(years=self.years, months=self.months, weeks=self.weeks,
-                             days=self.days)
+        return relativedelta(
+            years=self.years, months=self.months, weeks=self.weeks, days=self.days
+        )
 
     def after(self, d: date, calendar: WorkingCalendar | None = None) -> date:
         """The date this span after ``d``: calendar parts first, then working days.
@@ -216,8 +217,11 @@ def fiscal_year(start_year: int) -> Period:
     >>> fiscal_year(2020)
     Period(start=datetime.date(2020, 4, 1), end=datetime.date(2021, 3, 31), text='2020/21')
     """
-    return Period(date(start_year, 4, 1), date(start_year + 1, 3, 31),
-                  f"{start_year}/{(start_year + 1) % 100:02d}")
+    return Period(
+        date(start_year, 4, 1),
+        date(start_year + 1, 3, 31),
+        f"{start_year}/{(start_year + 1) % 100:02d}",
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -225,36 +229,123 @@ def fiscal_year(start_year: int) -> Period:
 # ---------------------------------------------------------------------------
 
 _MONTHS: dict[str, int] = {
-    "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6,
-    "july": 7, "august": 8, "september": 9, "october": 10, "november": 11, "december": 12,
-    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8,
-    "sep": 9, "sept": 9, "oct": 10, "nov": 11, "dec": 12,
+    "january": 1,
+    "february": 2,
+    "march": 3,
+    "april": 4,
+    "may": 5,
+    "june": 6,
+    "july": 7,
+    "august": 8,
+    "september": 9,
+    "october": 10,
+    "november": 11,
+    "december": 12,
+    "jan": 1,
+    "feb": 2,
+    "mar": 3,
+    "apr": 4,
+    "jun": 6,
+    "jul": 7,
+    "aug": 8,
+    "sep": 9,
+    "sept": 9,
+    "oct": 10,
+    "nov": 11,
+    "dec": 12,
 }
-_MONTH_NAMES = ["", "January", "February", "March", "April", "May", "June", "July",
-                "August", "September", "October", "November", "December"]
+_MONTH_NAMES = [
+    "",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 _WEEKDAYS: dict[str, int] = {
-    "monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5,
-    "sunday": 6, "mon": 0, "tue": 1, "tues": 1, "wed": 2, "thu": 3, "thur": 3, "thurs": 3,
-    "fri": 4, "sat": 5, "sun": 6,
+    "monday": 0,
+    "tuesday": 1,
+    "wednesday": 2,
+    "thursday": 3,
+    "friday": 4,
+    "saturday": 5,
+    "sunday": 6,
+    "mon": 0,
+    "tue": 1,
+    "tues": 1,
+    "wed": 2,
+    "thu": 3,
+    "thur": 3,
+    "thurs": 3,
+    "fri": 4,
+    "sat": 5,
+    "sun": 6,
 }
 _WEEKDAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 _SEASONS: dict[str, int] = {"spring": 3, "summer": 6, "autumn": 9, "fall": 9, "winter": 12}
 
 _UNITS_WORDS: dict[str, int] = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
-    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
     "nineteen": 19,
 }
 _TENS_WORDS: dict[str, int] = {
-    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
-    "eighty": 80, "ninety": 90,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
 }
 _ORDINALS: dict[str, int] = {
-    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
-    "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13,
-    "fourteenth": 14, "fifteenth": 15, "sixteenth": 16, "seventeenth": 17,
-    "eighteenth": 18, "nineteenth": 19, "twentieth": 20, "final": -1, "last": -1,
+    "first": 1,
+    "second": 2,
+    "third": 3,
+    "fourth": 4,
+    "fifth": 5,
+    "sixth": 6,
+    "seventh": 7,
+    "eighth": 8,
+    "ninth": 9,
+    "tenth": 10,
+    "eleventh": 11,
+    "twelfth": 12,
+    "thirteenth": 13,
+    "fourteenth": 14,
+    "fifteenth": 15,
+    "sixteenth": 16,
+    "seventeenth": 17,
+    "eighteenth": 18,
+    "nineteenth": 19,
+    "twentieth": 20,
+    "final": -1,
+    "last": -1,
 }
 
 
@@ -297,15 +388,19 @@ _NUM = (
     rf"|{_words(_UNITS_WORDS)}|an?)\b"
 )
 _ORD = rf"(?:\d+(?:st|nd|rd|th)?|{_words(_ORDINALS)})\b"
-_UNIT = (r"(?:(?:calendar\s+)?days?|(?:working|business)\s+days?|weeks?|fortnights?"
-         r"|months?|years?|quarters?)\b")
+_UNIT = (
+    r"(?:(?:calendar\s+)?days?|(?:working|business)\s+days?|weeks?|fortnights?"
+    r"|months?|years?|quarters?)\b"
+)
 _SPAN_PART = (
     rf"(?:{_NUM}[\s-]+{_UNIT}|half[\s-]+an?\s+year\b|half[\s-]year\b"
     rf"|(?:working|business)\s+day\s+{_NUM}|(?:the\s+)?{_ORD}\s+(?:working|business)\s+day\b)"
 )
 _ISO_DURATION = r"P(?=\d)(?:\d+Y)?(?:\d+M)?(?:\d+W)?(?:\d+D)?(?![\w])"
-_SPAN_QUALIFIER = (r"(?:at\s+least|at\s+most|up\s+to|no\s+more\s+than|no\s+less\s+than"
-                   r"|a\s+minimum\s+of|a\s+maximum\s+of|about|around|approximately|roughly)")
+_SPAN_QUALIFIER = (
+    r"(?:at\s+least|at\s+most|up\s+to|no\s+more\s+than|no\s+less\s+than"
+    r"|a\s+minimum\s+of|a\s+maximum\s+of|about|around|approximately|roughly)"
+)
 _SPAN = (
     rf"(?:(?:{_SPAN_QUALIFIER}\s+)?(?:{_SPAN_PART}(?:\s*,\s*(?:and\s+)?{_SPAN_PART}"
     rf"|\s+and\s+{_SPAN_PART})*)|{_ISO_DURATION})"
@@ -322,14 +417,35 @@ _SPAN_PART_NAMED = re.compile(
 _DASH = r"[-\u2010\u2011\u2012\u2013\u2014]"
 _YEAR_DIGITS = r"(?:1[89]|2\d)\d\d"
 # Filler words that may come before any period; they never change its meaning.
-_FILLER = (r"(?:by|in|during|before|until|till|the|for|of|from|over|throughout|across|on|at"
-           r"|around|about|approximately|circa|end|close|remainder|rest|course|duration"
-           r"|whole|entirety|all|no|not|later|than)")
+_FILLER = (
+    r"(?:by|in|during|before|until|till|the|for|of|from|over|throughout|across|on|at"
+    r"|around|about|approximately|circa|end|close|remainder|rest|course|duration"
+    r"|whole|entirety|all|no|not|later|than)"
+)
 _PREFIX = rf"(?P<pre>(?:{_FILLER}\s+)*)"
 # In free text, a bare year or month counts only after one of these.
-_CUES = frozenset({"by", "in", "during", "before", "until", "till", "for", "of", "from",
-                   "over", "throughout", "across", "on", "at", "end", "remainder", "rest",
-                   "course"})
+_CUES = frozenset(
+    {
+        "by",
+        "in",
+        "during",
+        "before",
+        "until",
+        "till",
+        "for",
+        "of",
+        "from",
+        "over",
+        "throughout",
+        "across",
+        "on",
+        "at",
+        "end",
+        "remainder",
+        "rest",
+        "course",
+    }
+)
 
 
 def _year(p: str, name: str = "y") -> str:
@@ -338,8 +454,10 @@ def _year(p: str, name: str = "y") -> str:
 
 def _mod(p: str) -> str:
     """early / mid / late, then a separator ("mid-summer", "midsummer", "early in 2017")."""
-    return (rf"(?P<{p}mod>early|middle|mid|late)"
-            rf"(?:\s*{_DASH}\s*|\s+(?:(?:of|in)\s+)?(?:the\s+)?|(?<=mid)(?=[a-z]))")
+    return (
+        rf"(?P<{p}mod>early|middle|mid|late)"
+        rf"(?:\s*{_DASH}\s*|\s+(?:(?:of|in)\s+)?(?:the\s+)?|(?<=mid)(?=[a-z]))"
+    )
 
 
 def _fy(p: str) -> str:
@@ -415,8 +533,10 @@ def _real_day(y: int, m: int, d: int) -> date:
 def _check_weekday(g: _Groups, d: date) -> None:
     wd = g.get("wd")
     if wd and _WEEKDAYS[wd.lower()] != d.weekday():
-        raise _Fail(f"{d.day} {_MONTH_NAMES[d.month]} {d.year} is a {_WEEKDAY_NAMES[d.weekday()]},"
-                    f" not a {_WEEKDAY_NAMES[_WEEKDAYS[wd.lower()]]}")
+        raise _Fail(
+            f"{d.day} {_MONTH_NAMES[d.month]} {d.year} is a {_WEEKDAY_NAMES[d.weekday()]},"
+            f" not a {_WEEKDAY_NAMES[_WEEKDAYS[wd.lower()]]}"
+        )
 
 
 def _month_window(y: int, m: int, mod: str | None) -> _Window:
@@ -437,8 +557,7 @@ def _yearless_year(month: int, day: int, ctx: _Ctx) -> int:
         y = ctx.before.year
         return y if (month, day) <= (ctx.before.month, ctx.before.day) else y - 1
     if ctx.reference is None:
-        raise _Fail("it has no year, and there is no reference date to resolve it",
-                    _NO_YEAR_HINT)
+        raise _Fail("it has no year, and there is no reference date to resolve it", _NO_YEAR_HINT)
     ref = ctx.reference
     if day == 0:  # a whole month: the next one strictly after the reference month
         return ref.year + (1 if month <= ref.month else 0)
@@ -504,8 +623,9 @@ def _b_season(g: _Groups, ctx: _Ctx) -> _Window:
         if first != 12:
             raise _Fail(f"only winter runs across two years, not {name}")
         if int(y2) not in (y + 1, (y + 1) % 100):
-            raise _Fail(f"winter {y} runs into {y + 1}, not {y2}",
-                        f"write winter {y}/{(y + 1) % 100:02d}")
+            raise _Fail(
+                f"winter {y} runs into {y + 1}, not {y2}", f"write winter {y}/{(y + 1) % 100:02d}"
+            )
     mod = (g.get("mod") or "").lower()
     offset = {"": 0, "early": 0, "mid": 1, "middle": 1, "late": 2}[mod]
     start = date(y, first, 1) + relativedelta(months=offset)
@@ -523,8 +643,11 @@ def _fy_start(g: _Groups) -> int:
         second, text = int(raw), f"{y}/{raw}"
         ok = second == ((y + 1) % 100 if len(raw) == 2 else y + 1)
     if not ok:
-        raise _Fail(f"{text} is not a financial year: one runs from April to March of the "
-                    f"next year, like {y}/{(y + 1) % 100:02d}", f"write {y}/{(y + 1) % 100:02d}")
+        raise _Fail(
+            f"{text} is not a financial year: one runs from April to March of the "
+            f"next year, like {y}/{(y + 1) % 100:02d}",
+            f"write {y}/{(y + 1) % 100:02d}",
+        )
     return y
 
 
@@ -568,8 +691,10 @@ def _b_relative(g: _Groups, ctx: _Ctx) -> _Window:
     return ctx.reference, _read_span(g["span"] or "").after(ctx.reference)
 
 
-_QUARTER = (r"(?:(?:the\s+)?(?:Q(?P<{p}qn>\d+)|quarter\s+(?P<{p}qw>\d+|one|two|three|four|five)"
-            r"|(?P<{p}qo>first|second|third|fourth|final|last|1st|2nd|3rd|4th)\s+quarter)\b)")
+_QUARTER = (
+    r"(?:(?:the\s+)?(?:Q(?P<{p}qn>\d+)|quarter\s+(?P<{p}qw>\d+|one|two|three|four|five)"
+    r"|(?P<{p}qo>first|second|third|fourth|final|last|1st|2nd|3rd|4th)\s+quarter)\b)"
+)
 _HALF = r"(?:(?:the\s+)?(?:H(?P<{p}hn>\d)|(?P<{p}ho>first|second|1st|2nd)\s+half)\b)"
 
 
@@ -578,23 +703,43 @@ def _year_or_fy(p: str) -> str:
 
 
 _SINGLE_FORMS: list[_Form] = [
-    _Form("iso", lambda p: rf"(?P<{p}y>{_YEAR_DIGITS})-(?P<{p}m>\d\d)-(?P<{p}d>\d\d)(?!\d)",
-          _b_iso),
-    _Form("dmy", lambda p: (rf"{_weekday(p)}(?:the\s+)?{_day(p)}(?:\s+of)?\s+"
-                            rf"(?P<{p}mon>{_MON}),?\s+{_year(p)}"), _b_day_month_year),
-    _Form("mdy", lambda p: rf"{_weekday(p)}(?P<{p}mon>{_MON})\s+{_day(p)},?\s+{_year(p)}",
-          _b_day_month_year),
+    _Form(
+        "iso", lambda p: rf"(?P<{p}y>{_YEAR_DIGITS})-(?P<{p}m>\d\d)-(?P<{p}d>\d\d)(?!\d)", _b_iso
+    ),
+    _Form(
+        "dmy",
+        lambda p: (
+            rf"{_weekday(p)}(?:the\s+)?{_day(p)}(?:\s+of)?\s+"
+            rf"(?P<{p}mon>{_MON}),?\s+{_year(p)}"
+        ),
+        _b_day_month_year,
+    ),
+    _Form(
+        "mdy",
+        lambda p: rf"{_weekday(p)}(?P<{p}mon>{_MON})\s+{_day(p)},?\s+{_year(p)}",
+        _b_day_month_year,
+    ),
     _Form("quarter", lambda p: _QUARTER.format(p=p) + r"\s+" + _year_or_fy(p), _b_quarter),
     _Form("half", lambda p: _HALF.format(p=p) + r"\s+" + _year_or_fy(p), _b_half),
-    _Form("season", lambda p: (rf"(?:{_mod(p)})?(?P<{p}season>{_SEASON})(?:\s+of)?\s+"
-                               rf"{_year(p)}(?:\s*/\s*(?P<{p}y2>\d\d(?:\d\d)?)(?!\d))?"),
-          _b_season),
+    _Form(
+        "season",
+        lambda p: (
+            rf"(?:{_mod(p)})?(?P<{p}season>{_SEASON})(?:\s+of)?\s+"
+            rf"{_year(p)}(?:\s*/\s*(?P<{p}y2>\d\d(?:\d\d)?)(?!\d))?"
+        ),
+        _b_season,
+    ),
     _Form("fy", _fy, _b_fy),
-    _Form("month", lambda p: rf"(?:{_mod(p)})?(?P<{p}mon>{_MON}),?\s+(?:of\s+)?{_year(p)}",
-          _b_month),
+    _Form(
+        "month", lambda p: rf"(?:{_mod(p)})?(?P<{p}mon>{_MON}),?\s+(?:of\s+)?{_year(p)}", _b_month
+    ),
     _Form("myear", lambda p: rf"{_mod(p)}{_year(p)}", _b_mod_year),
-    _Form("dm", lambda p: rf"{_weekday(p)}(?:the\s+)?{_day(p)}(?:\s+of)?\s+(?P<{p}mon>{_MON})",
-          _b_day_month, cue=True),
+    _Form(
+        "dm",
+        lambda p: rf"{_weekday(p)}(?:the\s+)?{_day(p)}(?:\s+of)?\s+(?P<{p}mon>{_MON})",
+        _b_day_month,
+        cue=True,
+    ),
     _Form("year", lambda p: rf"(?:(?:calendar\s+)?year\s+)?{_year(p)}", _b_year, cue=True),
     _Form("bmonth", lambda p: rf"(?:{_mod(p)})?(?P<{p}mon>{_MON})", _b_bare_month, cue=True),
 ]
@@ -603,13 +748,18 @@ _YEARLESS = frozenset({"dm", "bmonth"})
 
 def _range_pattern(p: str) -> str:
     def side(role: str) -> str:
-        alts = [rf"(?P<{p}{role}{i}>{f.pattern(f'{p}{role}{i}_')})"
-                for i, f in enumerate(_SINGLE_FORMS) if f.in_range]
+        alts = [
+            rf"(?P<{p}{role}{i}>{f.pattern(f'{p}{role}{i}_')})"
+            for i, f in enumerate(_SINGLE_FORMS)
+            if f.in_range
+        ]
         return "(?:" + "|".join(alts) + ")"
 
     sep = rf"(?:\s+(?:to|until|till|through)\s+|\s*{_DASH}\s*)"
-    return (rf"(?:between\s+{side('a')}\s+and\s+{side('b')}"
-            rf"|(?:from\s+)?{side('c')}{sep}{side('d')})")
+    return (
+        rf"(?:between\s+{side('a')}\s+and\s+{side('b')}"
+        rf"|(?:from\s+)?{side('c')}{sep}{side('d')})"
+    )
 
 
 def _side(g: _Groups, roles: str) -> tuple[_Form, _Groups]:
@@ -618,7 +768,7 @@ def _side(g: _Groups, roles: str) -> tuple[_Form, _Groups]:
         for i, f in enumerate(_SINGLE_FORMS):
             if g.get(f"{role}{i}") is not None:
                 prefix = f"{role}{i}_"
-                return f, {k[len(prefix):]: v for k, v in g.items() if k.startswith(prefix)}
+                return f, {k[len(prefix) :]: v for k, v in g.items() if k.startswith(prefix)}
     raise AssertionError("a range matched without its ends")  # pragma: no cover
 
 
@@ -636,10 +786,15 @@ def _b_range(g: _Groups, ctx: _Ctx) -> _Window:
 _FORMS: list[_Form] = [
     _Form("range", _range_pattern, _b_range, in_range=False),
     *_SINGLE_FORMS,
-    _Form("relative", lambda p: (
-        r"(?:(?:(?:within|in|over|during|for|throughout|across)\s+)?(?:the\s+)?"
-        rf"(?:next|coming|following)|within|in)\s+(?P<{p}span>{_SPAN})(?:['\u2019]s?)?(?:\s+time\b)?"
-    ), _b_relative, in_range=False),
+    _Form(
+        "relative",
+        lambda p: (
+            r"(?:(?:(?:within|in|over|during|for|throughout|across)\s+)?(?:the\s+)?"
+            rf"(?:next|coming|following)|within|in)\s+(?P<{p}span>{_SPAN})(?:['\u2019]s?)?(?:\s+time\b)?"
+        ),
+        _b_relative,
+        in_range=False,
+    ),
 ]
 
 _FLAGS = re.IGNORECASE
@@ -647,8 +802,14 @@ _FULL: list[tuple[_Form, re.Pattern[str]]] = [
     (f, re.compile(rf"\s*{_PREFIX}(?:{f.pattern('')})\s*[.,;:]?\s*", _FLAGS)) for f in _FORMS
 ]
 _SCAN: list[tuple[_Form, re.Pattern[str]]] = [
-    (f, re.compile(rf"(?<![\w/])(?<!\d{_DASH}){_PREFIX}(?:{f.pattern('')})"
-                   rf"(?![\w])(?!\s*(?:/|{_DASH})\s*\d)", _FLAGS))
+    (
+        f,
+        re.compile(
+            rf"(?<![\w/])(?<!\d{_DASH}){_PREFIX}(?:{f.pattern('')})"
+            rf"(?![\w])(?!\s*(?:/|{_DASH})\s*\d)",
+            _FLAGS,
+        ),
+    )
     for f in _FORMS
 ]
 
@@ -657,20 +818,84 @@ _SCAN: list[tuple[_Form, re.Pattern[str]]] = [
 # Periods
 # ---------------------------------------------------------------------------
 
-_SUGGEST = [*(_MONTH_NAMES[1:]), "spring", "summer", "autumn", "winter", "quarter",
-            "financial", "reporting", "between", "during", "early", "late", "months",
-            "weeks", "years", "working", "fortnight"]
+_SUGGEST = [
+    *(_MONTH_NAMES[1:]),
+    "spring",
+    "summer",
+    "autumn",
+    "winter",
+    "quarter",
+    "financial",
+    "reporting",
+    "between",
+    "during",
+    "early",
+    "late",
+    "months",
+    "weeks",
+    "years",
+    "working",
+    "fortnight",
+]
 _KNOWN_WORDS = frozenset(
-    w.lower() for w in [*_MONTHS, *_SEASONS, *_WEEKDAYS, *_UNITS_WORDS, *_TENS_WORDS,
-                        *_ORDINALS, *_SUGGEST, "within", "next", "coming", "following", "half",
-                        "year", "month", "week", "days", "calendar", "fiscal", "business",
-                        "fortnights", "quarters", "financial", "between", "from", "middle"])
+    w.lower()
+    for w in [
+        *_MONTHS,
+        *_SEASONS,
+        *_WEEKDAYS,
+        *_UNITS_WORDS,
+        *_TENS_WORDS,
+        *_ORDINALS,
+        *_SUGGEST,
+        "within",
+        "next",
+        "coming",
+        "following",
+        "half",
+        "year",
+        "month",
+        "week",
+        "days",
+        "calendar",
+        "fiscal",
+        "business",
+        "fortnights",
+        "quarters",
+        "financial",
+        "between",
+        "from",
+        "middle",
+    ]
+)
 
 
-_SPAN_WORDS = ["days", "weeks", "fortnight", "months", "years", "quarters", "working", "calendar",
-               "business", "least"]
-_EVERY_WORDS = ["daily", "weekly", "fortnightly", "monthly", "quarterly", "annually", "annual",
-                "yearly", "every", "each", "biannually", "biennially", "twice"]
+_SPAN_WORDS = [
+    "days",
+    "weeks",
+    "fortnight",
+    "months",
+    "years",
+    "quarters",
+    "working",
+    "calendar",
+    "business",
+    "least",
+]
+_EVERY_WORDS = [
+    "daily",
+    "weekly",
+    "fortnightly",
+    "monthly",
+    "quarterly",
+    "annually",
+    "annual",
+    "yearly",
+    "every",
+    "each",
+    "biannually",
+    "biennially",
+    "twice",
+]
 
 
 def _did_you_mean(text: str, vocabulary: list[str]) -> tuple[str, str] | None:
@@ -691,8 +916,9 @@ def _did_you_mean(text: str, vocabulary: list[str]) -> tuple[str, str] | None:
     return None
 
 
-def _unreadable(text: str, what: str, hint: str, vocabulary: list[str],
-                reparse: Callable[[str], object]) -> DateError:
+def _unreadable(
+    text: str, what: str, hint: str, vocabulary: list[str], reparse: Callable[[str], object]
+) -> DateError:
     message = f'cannot read "{text}" as {what}'
     guess = _did_you_mean(text, vocabulary)
     if guess is not None:
@@ -770,15 +996,23 @@ def _parse_period_text(text: str, reference: date | None) -> Period:
         return Period(start, end, shown)
     if failure is not None:
         raise DateError(f'cannot read "{shown}": {failure.detail}', text=text, hint=failure.hint)
-    raise _unreadable(shown, "a date or period", PERIOD_HINT, _SUGGEST,
-                      lambda t: parse_period(t, reference or date(2000, 1, 1)))
+    raise _unreadable(
+        shown,
+        "a date or period",
+        PERIOD_HINT,
+        _SUGGEST,
+        lambda t: parse_period(t, reference or date(2000, 1, 1)),
+    )
 
 
 _BLOCKED = object()  # a match that is wrong (31 February) or unresolved: it hides its words
 
 
-def _scan(text: str, scans: list[tuple[_Form, re.Pattern[str]]],
-          build: Callable[[_Form, re.Match[str]], object | None]) -> Iterator[tuple[str, object]]:
+def _scan(
+    text: str,
+    scans: list[tuple[_Form, re.Pattern[str]]],
+    build: Callable[[_Form, re.Match[str]], object | None],
+) -> Iterator[tuple[str, object]]:
     """Longest non-overlapping matches of ``scans`` in ``text`` that ``build`` accepts.
 
     ``build`` returns the value of a match, ``None`` to ignore it, or ``_BLOCKED``
@@ -844,7 +1078,8 @@ def find_periods(text: str, reference: date | None = None) -> list[tuple[str, Pe
 # ---------------------------------------------------------------------------
 
 _ISO_DURATION_NAMED = re.compile(
-    r"P(?:(?P<y>\d+)Y)?(?:(?P<m>\d+)M)?(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?", re.IGNORECASE)
+    r"P(?:(?P<y>\d+)Y)?(?:(?P<m>\d+)M)?(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?", re.IGNORECASE
+)
 
 
 def _read_span(text: str) -> Span:
@@ -852,8 +1087,13 @@ def _read_span(text: str) -> Span:
     shown = " ".join(text.split())
     iso = _ISO_DURATION_NAMED.fullmatch(text.strip())
     if iso is not None:
-        return Span(years=int(iso["y"] or 0), months=int(iso["m"] or 0),
-                    weeks=int(iso["w"] or 0), days=int(iso["d"] or 0), text=shown)
+        return Span(
+            years=int(iso["y"] or 0),
+            months=int(iso["m"] or 0),
+            weeks=int(iso["w"] or 0),
+            days=int(iso["d"] or 0),
+            text=shown,
+        )
     total = {"years": 0, "months": 0, "weeks": 0, "days": 0, "working_days": 0}
     for m in _SPAN_PART_NAMED.finditer(text):
         if m["half"]:
@@ -875,8 +1115,10 @@ def _read_span(text: str) -> Span:
     return Span(text=shown, **total)
 
 
-_SPAN_FILLER = (r"(?:by|within|after|for|over|in|of|the|a\s+period\s+of|lasting|last|lasts"
-                r"|period|duration|up\s+to)")
+_SPAN_FILLER = (
+    r"(?:by|within|after|for|over|in|of|the|a\s+period\s+of|lasting|last|lasts"
+    r"|period|duration|up\s+to)"
+)
 _SPAN_FULL = re.compile(rf"\s*(?:{_SPAN_FILLER}\s+)*(?P<span>{_SPAN})\s*\.?\s*", _FLAGS)
 _SPAN_SCAN = re.compile(rf"(?<![\w/,.]){_SPAN}(?![\w])", _FLAGS)
 
@@ -898,12 +1140,16 @@ def parse_span(text: str | int) -> Span:
     'P14D'
     """
     if isinstance(text, bool) or not isinstance(text, (str, int)):
-        raise DateError(f"cannot read {text!r} as a length of time", text=repr(text),
-                        hint=SPAN_HINT)
+        raise DateError(
+            f"cannot read {text!r} as a length of time", text=repr(text), hint=SPAN_HINT
+        )
     if isinstance(text, int):
         if text < 0:
-            raise DateError(f"a length of time cannot be negative ({text} days)", text=str(text),
-                            hint=SPAN_HINT)
+            raise DateError(
+                f"a length of time cannot be negative ({text} days)",
+                text=str(text),
+                hint=SPAN_HINT,
+            )
         return Span(days=text, text=f"{text} days")
     return _parse_span_text(text)
 
@@ -925,8 +1171,10 @@ def find_spans(text: str) -> list[tuple[str, Span]]:
     ...  find_spans("the trial will last at least three months to enable")]
     [('at least three months', 'P3M')]
     """
-    return [(words, _read_span(words)) for words, _ in
-            _scan(text, [(_FORMS[0], _SPAN_SCAN)], lambda f, m: m.group(0))]
+    return [
+        (words, _read_span(words))
+        for words, _ in _scan(text, [(_FORMS[0], _SPAN_SCAN)], lambda f, m: m.group(0))
+    ]
 
 
 # ---------------------------------------------------------------------------
@@ -936,48 +1184,73 @@ def find_spans(text: str) -> list[tuple[str, Span]]:
 _BASIS = r"(?:\s+basis\b)"
 _EVERY_FORMS: list[tuple[str, str]] = [
     ("FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR", r"(?:every|each)\s+(?:working|business)\s+day\b"),
-    ("FREQ=WEEKLY;INTERVAL=2",
-     rf"fortnightly\b|(?:every|each|once\s+a)\s+fortnight\b"
-     rf"|every\s+(?:other|second|2nd)\s+week\b|(?:on\s+)?a\s+fortnightly{_BASIS}"),
-    ("FREQ=MONTHLY;INTERVAL=6",
-     r"half[\s-]yearly\b|six[\s-]monthly\b|semi[\s-]?annual(?:ly)?\b|bi-?annual(?:ly)?\b"
-     r"|twice[\s-](?:a\s+|per\s+|each\s+|every\s+)?year(?:ly)?\b"
-     r"|every\s+(?:other|second|2nd)\s+quarter\b"),
+    (
+        "FREQ=WEEKLY;INTERVAL=2",
+        rf"fortnightly\b|(?:every|each|once\s+a)\s+fortnight\b"
+        rf"|every\s+(?:other|second|2nd)\s+week\b|(?:on\s+)?a\s+fortnightly{_BASIS}",
+    ),
+    (
+        "FREQ=MONTHLY;INTERVAL=6",
+        r"half[\s-]yearly\b|six[\s-]monthly\b|semi[\s-]?annual(?:ly)?\b|bi-?annual(?:ly)?\b"
+        r"|twice[\s-](?:a\s+|per\s+|each\s+|every\s+)?year(?:ly)?\b"
+        r"|every\s+(?:other|second|2nd)\s+quarter\b",
+    ),
     ("FREQ=MONTHLY;INTERVAL=2", r"every\s+(?:other|second|2nd)\s+month\b"),
     ("FREQ=YEARLY;INTERVAL=2", r"biennial(?:ly)?\b|every\s+(?:other|second|2nd)\s+year\b"),
     ("FREQ=DAILY", rf"daily\b|(?:every|each|once\s+a|per)\s+day\b|(?:on\s+)?a\s+daily{_BASIS}"),
-    ("FREQ=WEEKLY",
-     rf"weekly\b|(?:every|each|once\s+a|per)\s+week\b|(?:on\s+)?a\s+weekly{_BASIS}"),
-    ("FREQ=MONTHLY",
-     rf"monthly\b|(?:every|each|once\s+a|per)\s+(?:calendar\s+)?month\b"
-     rf"|(?:on\s+)?a\s+monthly{_BASIS}"),
-    ("FREQ=MONTHLY;INTERVAL=3",
-     rf"quarterly\b|(?:every|each|once\s+a|per)\s+quarter\b|(?:on\s+)?a\s+quarterly{_BASIS}"),
-    ("FREQ=YEARLY",
-     rf"annual(?:ly)?\b|yearly\b|(?:every|each|once\s+a|per)\s+(?:year|annum)\b"
-     rf"|(?:on\s+)?an?\s+(?:annual|yearly){_BASIS}"),
+    (
+        "FREQ=WEEKLY",
+        rf"weekly\b|(?:every|each|once\s+a|per)\s+week\b|(?:on\s+)?a\s+weekly{_BASIS}",
+    ),
+    (
+        "FREQ=MONTHLY",
+        rf"monthly\b|(?:every|each|once\s+a|per)\s+(?:calendar\s+)?month\b"
+        rf"|(?:on\s+)?a\s+monthly{_BASIS}",
+    ),
+    (
+        "FREQ=MONTHLY;INTERVAL=3",
+        rf"quarterly\b|(?:every|each|once\s+a|per)\s+quarter\b|(?:on\s+)?a\s+quarterly{_BASIS}",
+    ),
+    (
+        "FREQ=YEARLY",
+        rf"annual(?:ly)?\b|yearly\b|(?:every|each|once\s+a|per)\s+(?:year|annum)\b"
+        rf"|(?:on\s+)?an?\s+(?:annual|yearly){_BASIS}",
+    ),
 ]
-_EVERY_N = (rf"every\s+(?P<n>{_NUM})[\s-]+(?P<unit>days?|weeks?"
-            r"|fortnights?|months?|quarters?|years?)\b")
-_TIMES_A_YEAR = (r"(?P<k>twice|three\s+times|four\s+times|six\s+times|twelve\s+times)"
-                 r"\s+(?:a|per|each)\s+year\b")
+_EVERY_N = (
+    rf"every\s+(?P<n>{_NUM})[\s-]+(?P<unit>days?|weeks?"
+    r"|fortnights?|months?|quarters?|years?)\b"
+)
+_TIMES_A_YEAR = (
+    r"(?P<k>twice|three\s+times|four\s+times|six\s+times|twelve\s+times)"
+    r"\s+(?:a|per|each)\s+year\b"
+)
 _EVERY_ALL = "|".join(
     [f"(?P<e{i}>{pattern})" for i, (_, pattern) in enumerate(_EVERY_FORMS)]
     + [f"(?P<every_n>{_EVERY_N})", f"(?P<times>{_TIMES_A_YEAR})"]
 )
-_EVERY_FILLER = (r"(?:will|be|is|are|meets?|met|meeting|meetings|held|reviewed|reviews?|reported"
-                 r"|reports?|checked|audited|audits?|updated|published|runs?|repeated|repeats?"
-                 r"|recurring|recurs?|occurs?|occurring|happens?|takes?|place|then|thereafter"
-                 r"|and|subject|to|an?|the|on|basis|once)")
+_EVERY_FILLER = (
+    r"(?:will|be|is|are|meets?|met|meeting|meetings|held|reviewed|reviews?|reported"
+    r"|reports?|checked|audited|audits?|updated|published|runs?|repeated|repeats?"
+    r"|recurring|recurs?|occurs?|occurring|happens?|takes?|place|then|thereafter"
+    r"|and|subject|to|an?|the|on|basis|once)"
+)
 _EVERY_FULL = re.compile(
-    rf"\s*(?:{_EVERY_FILLER}\s+)*(?:{_EVERY_ALL})(?:\s+{_EVERY_FILLER})*\s*\.?\s*", _FLAGS)
+    rf"\s*(?:{_EVERY_FILLER}\s+)*(?:{_EVERY_ALL})(?:\s+{_EVERY_FILLER})*\s*\.?\s*", _FLAGS
+)
 _EVERY_SCAN = re.compile(rf"(?<![\w-])(?:{_EVERY_ALL})(?![\w-])", _FLAGS)
 _TIMES = {"twice": 2, "three times": 3, "four times": 4, "six times": 6, "twelve times": 12}
 _RRULE_DTSTART = datetime(2000, 1, 1)
 _RRULE_RANGES: dict[str, tuple[int, int | None, bool]] = {  # name: (low, high, signed)
-    "INTERVAL": (1, None, False), "COUNT": (1, None, False), "BYMONTH": (1, 12, False),
-    "BYMONTHDAY": (1, 31, True), "BYYEARDAY": (1, 366, True), "BYWEEKNO": (1, 53, True),
-    "BYSETPOS": (1, 366, True), "BYHOUR": (0, 23, False), "BYMINUTE": (0, 59, False),
+    "INTERVAL": (1, None, False),
+    "COUNT": (1, None, False),
+    "BYMONTH": (1, 12, False),
+    "BYMONTHDAY": (1, 31, True),
+    "BYYEARDAY": (1, 366, True),
+    "BYWEEKNO": (1, 53, True),
+    "BYSETPOS": (1, 366, True),
+    "BYHOUR": (0, 23, False),
+    "BYMINUTE": (0, 59, False),
     "BYSECOND": (0, 60, False),
 }
 
@@ -990,9 +1263,14 @@ def _every_rule(m: re.Match[str]) -> str:
         k = _TIMES[re.sub(r"\s+", " ", m["k"].lower())]
         return "FREQ=YEARLY" if k == 1 else f"FREQ=MONTHLY;INTERVAL={12 // k}"
     n, unit = _number(m["n"]), re.sub(r"\s+", " ", m["unit"].lower()).rstrip("s")
-    freq, n = {"day": ("DAILY", n), "week": ("WEEKLY", n), "fortnight": ("WEEKLY", 2 * n),
-               "month": ("MONTHLY", n), "quarter": ("MONTHLY", 3 * n),
-               "year": ("YEARLY", n)}[unit]
+    freq, n = {
+        "day": ("DAILY", n),
+        "week": ("WEEKLY", n),
+        "fortnight": ("WEEKLY", 2 * n),
+        "month": ("MONTHLY", n),
+        "quarter": ("MONTHLY", 3 * n),
+        "year": ("YEARLY", n),
+    }[unit]
     if n < 1:
         raise _Fail("an interval must be at least 1", EVERY_HINT)
     return f"FREQ={freq}" + (f";INTERVAL={n}" if n > 1 else "")
@@ -1087,6 +1365,7 @@ def find_every(text: str) -> list[tuple[str, str]]:
     >>> find_every("A monthly audit will assure staff understanding")
     [('monthly', 'FREQ=MONTHLY')]
     """
+
     def build(form: _Form, m: re.Match[str]) -> object | None:
         try:
             return _every_rule(m)

@@ -144,8 +144,8 @@ class CommitmentSpec(_Strict):
     action: str
     owner: str
     rule: str
-    due: str | date | None = None
-    starts: str | date | None = None
+    due: str | date | int | None = None
+    starts: str | date | int | None = None
     duration: str | int | None = None
     every: str | None = None
     after: str | None = None
@@ -370,10 +370,13 @@ class _Doc:
                 if isinstance(parent, CommentedMap) and last in parent:
                     line, col = parent.lc.key(last) if key else parent.lc.value(last)
                     return line + 1, col + 1
-                if isinstance(parent, CommentedSeq) and isinstance(last, int):
-                    if 0 <= last < len(parent):
-                        line, col = parent.lc.item(last)
-                        return line + 1, col + 1
+                if (
+                    isinstance(parent, CommentedSeq)
+                    and isinstance(last, int)
+                    and 0 <= last < len(parent)
+                ):
+                    line, col = parent.lc.item(last)
+                    return line + 1, col + 1
             except (KeyError, IndexError, TypeError):
                 pass
             loc.pop()
@@ -411,13 +414,17 @@ def _screen_events(path: str, text: str) -> list[Problem]:
         if isinstance(event, DocumentStartEvent):
             documents += 1
             if documents > 1:
-                return [Problem(path, *where, "a rule file holds one YAML document; found a second")]
+                return [
+                    Problem(path, *where, "a rule file holds one YAML document; found a second")
+                ]
         if isinstance(event, AliasEvent) or (
             isinstance(event, NodeEvent) and event.anchor is not None
         ):
             return [
                 Problem(
-                    path, *where, "anchors and aliases (&name, *name) are not allowed in rule files",
+                    path,
+                    *where,
+                    "anchors and aliases (&name, *name) are not allowed in rule files",
                     "write the value out in full",
                 )
             ]
@@ -425,8 +432,12 @@ def _screen_events(path: str, text: str) -> list[Problem]:
         if tag is not None and str(tag) not in _CORE_TAGS:
             shown = str(tag).replace("tag:yaml.org,2002:", "!!")
             return [
-                Problem(path, *where, f"YAML tag {shown} is not allowed in rule files",
-                        "remove the tag; rule files hold plain text, numbers, lists and mappings")
+                Problem(
+                    path,
+                    *where,
+                    f"YAML tag {shown} is not allowed in rule files",
+                    "remove the tag; rule files hold plain text, numbers, lists and mappings",
+                )
             ]
         if isinstance(event, CollectionStartEvent):
             depth += 1
@@ -444,24 +455,46 @@ def _yaml_error(path: str, exc: YAMLError) -> Problem:
     problem = str(problem)
     hint = None
     if "'\\t'" in problem or "\\t" in problem:
-        return Problem(path, line, col, "tab character used for indentation",
-                       "YAML indents with spaces; replace the tab with spaces")
+        return Problem(
+            path,
+            line,
+            col,
+            "tab character used for indentation",
+            "YAML indents with spaces; replace the tab with spaces",
+        )
     if "duplicate key" in problem:
         key = re.search(r'duplicate key "([^"]*)"', problem)
-        return Problem(path, line, col, f"key '{key.group(1) if key else '?'}' appears twice "
-                       "in the same mapping", "keep one of them")
+        return Problem(
+            path,
+            line,
+            col,
+            f"key '{key.group(1) if key else '?'}' appears twice in the same mapping",
+            "keep one of them",
+        )
     if isinstance(exc, MarkedYAMLError):
         context = exc.context or ""
         hint = "check the indentation and quoting on this line and the one before"
-        return Problem(path, line, col, f"not valid YAML: {problem}"
-                       + (f" ({context})" if context else ""), hint)
+        return Problem(
+            path,
+            line,
+            col,
+            f"not valid YAML: {problem}" + (f" ({context})" if context else ""),
+            hint,
+        )
     return Problem(path, line, col, f"not valid YAML: {problem}", hint)
 
 
 def _load_yaml(path: str, text: str) -> tuple[_Doc | None, list[Problem]]:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
-        return None, [Problem(path, 1, 1, f"file is larger than {MAX_FILE_BYTES // 1000} kB",
-                              "split the response into several files")]
+        return None, [
+            Problem(
+                path,
+                1,
+                1,
+                f"file is larger than {MAX_FILE_BYTES // 1000} kB",
+                "split the response into several files",
+            )
+        ]
     try:
         problems = _screen_events(path, text)
         if problems:
@@ -473,14 +506,24 @@ def _load_yaml(path: str, text: str) -> tuple[_Doc | None, list[Problem]]:
         return None, [Problem(path, 1, 1, f"not valid YAML: {exc}")]
     if data is None:
         return None, [
-            Problem(path, 1, 1, "file is empty",
-                    "a rule file starts with 'version: 1' and then 'rules:', "
-                    "'owners:' or 'response:'")
+            Problem(
+                path,
+                1,
+                1,
+                "file is empty",
+                "a rule file starts with 'version: 1' and then 'rules:', 'owners:' or 'response:'",
+            )
         ]
     if not isinstance(data, CommentedMap):
-        return None, [Problem(path, 1, 1, "expected a mapping at the top of the file, "
-                              f"found {_kind_of(data)}",
-                              "a rule file starts with 'version: 1'")]
+        return None, [
+            Problem(
+                path,
+                1,
+                1,
+                f"expected a mapping at the top of the file, found {_kind_of(data)}",
+                "a rule file starts with 'version: 1'",
+            )
+        ]
     return _Doc(path, data), []
 
 
@@ -517,8 +560,12 @@ def _plain(value: Any) -> Any:
 # Pydantic errors in plain English, at their place in the file.
 # --------------------------------------------------------------------------------------
 
-_WHAT = {"rules": "rule", "owners": "owner", "commitments": "commitment",
-         "recommendations": "recommendation"}
+_WHAT = {
+    "rules": "rule",
+    "owners": "owner",
+    "commitments": "commitment",
+    "recommendations": "recommendation",
+}
 
 
 def _subject(doc: _Doc, loc: Sequence[str | int]) -> str:
@@ -532,7 +579,7 @@ def _subject(doc: _Doc, loc: Sequence[str | int]) -> str:
                 name = item.get("number") if what == "recommendation" else item.get("id")
             if name is not None:
                 return f"{what} {name}" if what == "recommendation" else f"{what} '{name}'"
-            return f"{what} #{loc[i] + 1}"
+            return f"{what} #{int(loc[i]) + 1}"
     if loc and loc[0] == "response":
         return "response"
     return ""
@@ -562,17 +609,23 @@ def _pydantic_problems(doc: _Doc, model: type[_Strict], exc: ValidationError) ->
             expected = err.get("ctx", {}).get("expected", "")
             message = f"{prefix}{field_name}: expected {expected}, got {value!r}"
         elif kind in ("int_type", "int_parsing", "int_from_float"):
-            message = f"{prefix}{field_name}: expected a whole number, got {_kind_of(value)} {value!r}"
+            message = (
+                f"{prefix}{field_name}: expected a whole number, got {_kind_of(value)} {value!r}"
+            )
         elif kind in ("string_type",):
             message = f"{prefix}{field_name}: expected text, got {_kind_of(value)} {value!r}"
             if field_name == "para" and isinstance(value, float):
-                hint = f'quote paragraph numbers, as in para: "{value}"; YAML reads {value} as a number'
+                hint = (
+                    f'quote paragraph numbers, as in para: "{value}"; '
+                    f"YAML reads {value} as a number"
+                )
         elif kind in ("list_type",):
             message = f"{prefix}{field_name}: expected a list, got {_kind_of(value)} {value!r}"
         elif kind in ("bool_type", "bool_parsing"):
             message = f"{prefix}{field_name}: expected true or false, got {value!r}"
         elif kind in ("model_type", "model_attributes_type", "dict_type"):
-            message = f"{prefix}{field_name or 'this'}: expected a mapping of keys, got {_kind_of(value)}"
+            what = field_name or "this"
+            message = f"{prefix}{what}: expected a mapping of keys, got {_kind_of(value)}"
         elif kind == "string_pattern_mismatch":
             if field_name == "email":
                 message = f"{prefix}email: {value!r} is not an email address"
@@ -650,19 +703,28 @@ class _Builder:
         kinds = [k for k in _FILE_KINDS if k in doc.data]
         if len(kinds) != 1:
             found = ", ".join(f"'{k}'" for k in doc.data) or "nothing"
-            message = ("expected one of 'rules:', 'owners:' or 'response:' at the top of the file"
-                       if not kinds else
-                       "a file holds one of 'rules:', 'owners:' or 'response:', not several")
+            message = (
+                "expected one of 'rules:', 'owners:' or 'response:' at the top of the file"
+                if not kinds
+                else "a file holds one of 'rules:', 'owners:' or 'response:', not several"
+            )
             self.problems.append(doc.problem([], message + f"; found {found}"))
             return
         if "version" not in doc.data:
-            self.problems.append(doc.problem([], "'version' is missing",
-                                             f"start the file with 'version: {FORMAT_VERSION}'"))
+            self.problems.append(
+                doc.problem(
+                    [], "'version' is missing", f"start the file with 'version: {FORMAT_VERSION}'"
+                )
+            )
             return
         if doc.data.get("version") != FORMAT_VERSION:
-            self.problems.append(doc.problem(
-                ["version"], f"version: this duly reads version {FORMAT_VERSION} rule files, "
-                f"got {doc.data.get('version')!r}"))
+            self.problems.append(
+                doc.problem(
+                    ["version"],
+                    f"version: this duly reads version {FORMAT_VERSION} rule files, "
+                    f"got {doc.data.get('version')!r}",
+                )
+            )
             return
         model = _FILE_KINDS[kinds[0]]
         try:
@@ -685,8 +747,11 @@ class _Builder:
             for i, p in enumerate(spec.rules):
                 loc: list[str | int] = ["rules", i]
                 if p.id in seen:
-                    self.problems.append(doc.problem(loc + ["id"], f"rule '{p.id}' is defined twice "
-                                                     f"(first in {seen[p.id]})"))
+                    self.problems.append(
+                        doc.problem(
+                            [*loc, "id"], f"rule '{p.id}' is defined twice (first in {seen[p.id]})"
+                        )
+                    )
                     continue
                 seen[p.id] = doc.path
                 policy = self._policy(doc, loc, p)
@@ -700,20 +765,26 @@ class _Builder:
         name = f"rule '{p.id}'"
 
         def bad(key: str, message: str, hint: str | None = None) -> None:
-            self.problems.append(doc.problem(loc + [key], f"{name}: {message}", hint))
+            self.problems.append(doc.problem([*loc, key], f"{name}: {message}", hint))
 
         at = _parse_time(p.time)
         if at is None:
-            bad("time", f"time: expected a time of day like \"09:00\", got {p.time!r}")
+            bad("time", f'time: expected a time of day like "09:00", got {p.time!r}')
         try:
             ZoneInfo(p.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            bad("timezone", f"timezone: unknown time zone {p.timezone!r}"
+            bad(
+                "timezone",
+                f"timezone: unknown time zone {p.timezone!r}"
                 + did_you_mean(p.timezone, ["Europe/London", "Europe/Belfast", "UTC"]),
-                "use an IANA name such as Europe/London")
+                "use an IANA name such as Europe/London",
+            )
         if p.calendar not in NATIONS:
-            bad("calendar", f"calendar: unknown calendar {p.calendar!r}"
-                + did_you_mean(p.calendar, NATIONS), "one of: " + ", ".join(NATIONS))
+            bad(
+                "calendar",
+                f"calendar: unknown calendar {p.calendar!r}" + did_you_mean(p.calendar, NATIONS),
+                "one of: " + ", ".join(NATIONS),
+            )
         rrule_text = None
         if p.every and p.rrule:
             bad("rrule", "give either 'every' or 'rrule', not both")
@@ -723,75 +794,133 @@ class _Builder:
                 rrule_text = parse_every(p.every or p.rrule or "")
             except DateError as exc:
                 bad(key, f"{key}: {exc}", exc.hint)
-        duration = self._span(doc, loc + ["duration"], name, p.duration)
-        evaluate = self._span(doc, loc + ["evaluate_within"], name, p.evaluate_within)
-        self._check_schedule(doc, loc + ["check"], name, p.check)
+        duration = self._span(doc, [*loc, "duration"], name, p.duration)
+        evaluate = self._span(doc, [*loc, "evaluate_within"], name, p.evaluate_within)
+        self._check_schedule(doc, [*loc, "check"], name, p.check)
         self._kind_fields(doc, loc, name, p, rrule_text)
         if self._error_count() != before or at is None:
             return None
         return Policy(
-            id=p.id, kind=p.kind, summary=p.summary, remind_before=tuple(p.remind_before),
-            overdue_every=p.overdue_every, overdue_repeats=p.overdue_repeats,
-            escalate_after=p.escalate_after, days=p.days, send_on=p.send_on, time=at,
-            timezone=p.timezone, calendar=p.calendar, invite=p.invite,
-            template=p.template or p.kind, too_late_after=p.too_late_after, check=p.check,
-            rrule=rrule_text, duration=duration, midpoint=p.midpoint, evaluate_within=evaluate,
+            id=p.id,
+            kind=p.kind,
+            summary=p.summary,
+            remind_before=tuple(p.remind_before),
+            overdue_every=p.overdue_every,
+            overdue_repeats=p.overdue_repeats,
+            escalate_after=p.escalate_after,
+            days=p.days,
+            send_on=p.send_on,
+            time=at,
+            timezone=p.timezone,
+            calendar=p.calendar,
+            invite=p.invite,
+            template=p.template or p.kind,
+            too_late_after=p.too_late_after,
+            check=p.check,
+            rrule=rrule_text,
+            duration=duration,
+            midpoint=p.midpoint,
+            evaluate_within=evaluate,
             digest=_digest(p.model_dump()),
         )
 
-    def _kind_fields(self, doc: _Doc, loc: list[str | int], name: str, p: PolicySpec,
-                     rrule_text: str | None) -> None:
+    def _kind_fields(
+        self, doc: _Doc, loc: list[str | int], name: str, p: PolicySpec, rrule_text: str | None
+    ) -> None:
         unused = {
             "deadline": ("every", "rrule", "duration", "midpoint", "evaluate_within"),
             "recurring": ("overdue_every", "duration", "midpoint", "evaluate_within"),
             "duration": ("every", "rrule", "overdue_every"),
-            "start": ("every", "rrule", "duration", "midpoint", "evaluate_within", "overdue_every"),
-            "dependency": ("every", "rrule", "duration", "midpoint", "evaluate_within",
-                           "overdue_every", "remind_before"),
+            "start": (
+                "every",
+                "rrule",
+                "duration",
+                "midpoint",
+                "evaluate_within",
+                "overdue_every",
+            ),
+            "dependency": (
+                "every",
+                "rrule",
+                "duration",
+                "midpoint",
+                "evaluate_within",
+                "overdue_every",
+                "remind_before",
+            ),
         }[p.kind]
         for key in unused:
             if key in p.model_fields_set:
-                self.problems.append(doc.problem(
-                    loc + [key], f"{name}: '{key}' does not apply to a {p.kind} rule", key=True))
-        if p.overdue_repeats and p.overdue_every is None and "overdue_repeats" in p.model_fields_set:
-            self.problems.append(doc.problem(loc + ["overdue_repeats"],
-                                             f"{name}: overdue_repeats needs overdue_every"))
+                self.problems.append(
+                    doc.problem(
+                        [*loc, key], f"{name}: '{key}' does not apply to a {p.kind} rule", key=True
+                    )
+                )
+        if (
+            p.overdue_repeats
+            and p.overdue_every is None
+            and "overdue_repeats" in p.model_fields_set
+        ):
+            self.problems.append(
+                doc.problem(
+                    [*loc, "overdue_repeats"], f"{name}: overdue_repeats needs overdue_every"
+                )
+            )
 
-    def _check_schedule(self, doc: _Doc, loc: list[str | int], name: str,
-                        check: CheckSchedule) -> None:
+    def _check_schedule(
+        self, doc: _Doc, loc: list[str | int], name: str, check: CheckSchedule
+    ) -> None:
         if (check.cron is None) == (check.rrule is None):
-            self.problems.append(doc.problem(loc, f"{name}: check: give exactly one of 'cron' or "
-                                             "'rrule'", 'for example check: {cron: "0 9 * * 1-5"}'))
+            self.problems.append(
+                doc.problem(
+                    loc,
+                    f"{name}: check: give exactly one of 'cron' or 'rrule'",
+                    'for example check: {cron: "0 9 * * 1-5"}',
+                )
+            )
             return
         if check.timezone is not None:
             try:
                 ZoneInfo(check.timezone)
             except (ZoneInfoNotFoundError, ValueError):
-                self.problems.append(doc.problem(loc + ["timezone"],
-                                                 f"{name}: check: unknown time zone "
-                                                 f"{check.timezone!r}"))
+                self.problems.append(
+                    doc.problem(
+                        [*loc, "timezone"], f"{name}: check: unknown time zone {check.timezone!r}"
+                    )
+                )
         if check.cron is not None:
             message = _cron_problem(check.cron)
             if message:
-                self.problems.append(doc.problem(loc + ["cron"], f"{name}: check: {message}",
-                                                 'five fields: minute hour day month weekday, '
-                                                 'like "0 9 * * 1-5"'))
+                self.problems.append(
+                    doc.problem(
+                        [*loc, "cron"],
+                        f"{name}: check: {message}",
+                        'five fields: minute hour day month weekday, like "0 9 * * 1-5"',
+                    )
+                )
         else:
             text = check.rrule or ""
             try:
                 parse_every(text)
             except DateError as exc:
-                self.problems.append(doc.problem(loc + ["rrule"], f"{name}: check: {exc}",
-                                                 exc.hint))
+                self.problems.append(
+                    doc.problem([*loc, "rrule"], f"{name}: check: {exc}", exc.hint)
+                )
                 return
             upper = text.upper()
             if not all(part in upper for part in ("BYHOUR", "BYMINUTE")):
-                self.problems.append(doc.problem(
-                    loc + ["rrule"], f"{name}: check: an RRULE schedule needs BYHOUR and BYMINUTE",
-                    "without them Prefect runs it at midnight; add ;BYHOUR=9;BYMINUTE=0;BYSECOND=0"))
+                self.problems.append(
+                    doc.problem(
+                        [*loc, "rrule"],
+                        f"{name}: check: an RRULE schedule needs BYHOUR and BYMINUTE",
+                        "without them Prefect runs it at midnight; "
+                        "add ;BYHOUR=9;BYMINUTE=0;BYSECOND=0",
+                    )
+                )
 
-    def _span(self, doc: _Doc, loc: list[str | int], name: str,
-              value: str | int | None) -> Span | None:
+    def _span(
+        self, doc: _Doc, loc: list[str | int], name: str, value: str | int | None
+    ) -> Span | None:
         if value is None:
             return None
         try:
@@ -806,12 +935,17 @@ class _Builder:
         for doc, spec in self._owner_docs:
             for i, o in enumerate(spec.owners):
                 if o.id in seen:
-                    self.problems.append(doc.problem(["owners", i, "id"], f"owner '{o.id}' is "
-                                                     f"defined twice (first in {seen[o.id]})"))
+                    self.problems.append(
+                        doc.problem(
+                            ["owners", i, "id"],
+                            f"owner '{o.id}' is defined twice (first in {seen[o.id]})",
+                        )
+                    )
                     continue
                 seen[o.id] = doc.path
-                self.rules.owners[o.id] = Owner(o.id, o.name, o.email, tuple(o.tags),
-                                                o.escalate_to)
+                self.rules.owners[o.id] = Owner(
+                    o.id, o.name, o.email, tuple(o.tags), o.escalate_to
+                )
         for doc, spec in self._owner_docs:
             for i, o in enumerate(spec.owners):
                 target = o.escalate_to
@@ -821,9 +955,13 @@ class _Builder:
                 if target == o.id:
                     self.problems.append(doc.problem(loc, f"owner '{o.id}' escalates to itself"))
                 elif target not in self.rules.owners:
-                    self.problems.append(doc.problem(
-                        loc, f"owner '{o.id}' has escalate_to: '{target}', which is not an owner"
-                        + did_you_mean(target, self.rules.owners)))
+                    self.problems.append(
+                        doc.problem(
+                            loc,
+                            f"owner '{o.id}' has escalate_to: '{target}', which is not an owner"
+                            + did_you_mean(target, self.rules.owners),
+                        )
+                    )
 
     # -- responses ------------------------------------------------------------------
     def build_responses(self) -> None:
@@ -834,8 +972,11 @@ class _Builder:
         meta = spec.response
         if meta.id in self.rules.responses:
             other = self.rules.responses[meta.id].path
-            self.problems.append(doc.problem(["response", "id"], f"response '{meta.id}' is "
-                                             f"defined twice (first in {other})"))
+            self.problems.append(
+                doc.problem(
+                    ["response", "id"], f"response '{meta.id}' is defined twice (first in {other})"
+                )
+            )
             return
         before = self._error_count()
         locs: dict[str, list[str | int]] = {}
@@ -843,21 +984,29 @@ class _Builder:
         numbers: dict[str, int] = {}
         for r, rec in enumerate(spec.recommendations):
             if rec.number in numbers:
-                self.problems.append(doc.problem(["recommendations", r, "number"],
-                                                 f"recommendation {rec.number} appears twice"))
+                self.problems.append(
+                    doc.problem(
+                        ["recommendations", r, "number"],
+                        f"recommendation {rec.number} appears twice",
+                    )
+                )
             numbers[rec.number] = r
             for c, com in enumerate(rec.commitments):
                 loc: list[str | int] = ["recommendations", r, "commitments", c]
                 if com.id in specs:
                     first = doc.position(locs[com.id] + ["id"])[0]
-                    self.problems.append(doc.problem(loc + ["id"], f"commitment '{com.id}' is "
-                                                     f"defined twice (first on line {first})"))
+                    self.problems.append(
+                        doc.problem(
+                            [*loc, "id"],
+                            f"commitment '{com.id}' is defined twice (first on line {first})",
+                        )
+                    )
                     continue
                 specs[com.id] = com
                 locs[com.id] = loc
         resolved: dict[str, Commitment] = {}
         for cid, com in specs.items():
-            rec_number = str(doc.node(locs[cid][:2] + ["number"]))
+            rec_number = str(doc.node([*locs[cid][:2], "number"]))
             made = self._commitment(doc, locs[cid], meta, rec_number, com, specs)
             if made is not None:
                 resolved[cid] = made
@@ -865,49 +1014,83 @@ class _Builder:
         if self._error_count() != before:
             return
         recommendations = tuple(
-            Recommendation(rec.number, rec.text.strip(), rec.status, rec.status_text,
-                           tuple(f"{meta.id}/{c.id}" for c in rec.commitments))
+            Recommendation(
+                rec.number,
+                rec.text.strip(),
+                rec.status,
+                rec.status_text,
+                tuple(f"{meta.id}/{c.id}" for c in rec.commitments),
+            )
             for rec in spec.recommendations
         )
         self.rules.responses[meta.id] = Response(
-            meta.id, meta.title, meta.inspectorate, meta.inspection_period, meta.published,
-            meta.source, doc.path, recommendations)
+            meta.id,
+            meta.title,
+            meta.inspectorate,
+            meta.inspection_period,
+            meta.published,
+            meta.source,
+            doc.path,
+            recommendations,
+        )
         for made in resolved.values():
             self.rules.commitments[made.uid] = made
 
-    def _commitment(self, doc: _Doc, loc: list[str | int], meta: ResponseMeta, rec: str,
-                    c: CommitmentSpec, siblings: Mapping[str, CommitmentSpec]) -> Commitment | None:
+    def _commitment(
+        self,
+        doc: _Doc,
+        loc: list[str | int],
+        meta: ResponseMeta,
+        rec: str,
+        c: CommitmentSpec,
+        siblings: Mapping[str, CommitmentSpec],
+    ) -> Commitment | None:
         before = self._error_count()
         name = f"commitment '{c.id}'"
 
         def bad(key: str, message: str, hint: str | None = None, **kw: Any) -> None:
-            self.problems.append(doc.problem(loc + [key], f"{name} {message}", hint, **kw))
+            self.problems.append(doc.problem([*loc, key], f"{name} {message}", hint, **kw))
 
         policy = self.rules.policies.get(c.rule)
         rules_known = "rules" not in self._broken_kinds and c.rule not in self._broken_policies
         owners_known = "owners" not in self._broken_kinds
         if policy is None and rules_known:
-            bad("rule", f"has rule: '{c.rule}', which is not a rule in the policies file"
+            bad(
+                "rule",
+                f"has rule: '{c.rule}', which is not a rule in the policies file"
                 + did_you_mean(c.rule, self.rules.policies),
-                None if self.rules.policies else "no policies file was given; validate the "
-                "whole rules/ folder")
+                None
+                if self.rules.policies
+                else "no policies file was given; validate the whole rules/ folder",
+            )
         if c.owner == UNASSIGNED:
-            bad("owner", "has no owner yet", "set owner: to an id from owners.yaml",
-                severity="warning")
+            bad(
+                "owner",
+                "has no owner yet",
+                "set owner: to an id from owners.yaml",
+                severity="warning",
+            )
         elif c.owner not in self.rules.owners and owners_known:
-            bad("owner", f"has owner: '{c.owner}', which is not an owner"
+            bad(
+                "owner",
+                f"has owner: '{c.owner}', which is not an owner"
                 + did_you_mean(c.owner, self.rules.owners),
-                None if self.rules.owners else "no owners file was given; validate the whole "
-                "rules/ folder")
+                None
+                if self.rules.owners
+                else "no owners file was given; validate the whole rules/ folder",
+            )
         if c.after is not None:
             if c.after == c.id:
                 bad("after", "has after: itself")
             elif c.after not in siblings:
-                bad("after", f"has after: '{c.after}', which is not a commitment in this file"
-                    + did_you_mean(c.after, siblings))
-        due = self._period(doc, loc + ["due"], name, c.due, meta.published)
-        starts = self._period(doc, loc + ["starts"], name, c.starts, meta.published)
-        duration = self._span(doc, loc + ["duration"], name, c.duration)
+                bad(
+                    "after",
+                    f"has after: '{c.after}', which is not a commitment in this file"
+                    + did_you_mean(c.after, siblings),
+                )
+        due = self._period(doc, [*loc, "due"], name, c.due, meta.published)
+        starts = self._period(doc, [*loc, "starts"], name, c.starts, meta.published)
+        duration = self._span(doc, [*loc, "duration"], name, c.duration)
         rrule_text = None
         if c.every is not None:
             try:
@@ -921,49 +1104,91 @@ class _Builder:
             return None
         if policy.kind == "recurring" and rrule_text and c.starts is None and c.after is None:
             first = Series(rrule_text, meta.published, include_anchor=False).first()
-            self.problems.append(doc.problem(
-                loc, f"{name} says {describe_rrule(rrule_text)} but not from when; counting "
-                f"from publication ({meta.published.isoformat()}), it first falls due on "
-                f"{first.isoformat() if first else 'no date'}",
-                "add starts: (e.g. starts: April 2018) if the document gives a first date",
-                key=True, severity="warning"))
+            self.problems.append(
+                doc.problem(
+                    loc,
+                    f"{name} says {describe_rrule(rrule_text)} but not from when; counting "
+                    f"from publication ({meta.published.isoformat()}), it first falls due on "
+                    f"{first.isoformat() if first else 'no date'}",
+                    "add starts: (e.g. starts: April 2018) if the document gives a first date",
+                    key=True,
+                    severity="warning",
+                )
+            )
         if c.owner not in self.rules.owners and c.owner != UNASSIGNED:
             return None
         return Commitment(
-            uid=f"{meta.id}/{c.id}", id=c.id, response_id=meta.id, recommendation=rec,
-            para=c.para, quote=c.quote.strip(), action=c.action.strip(), owner=c.owner,
-            rule=c.rule, due=due, starts=starts, duration=duration or (
-                policy.duration if policy else None),
-            rrule=rrule_text, after=f"{meta.id}/{c.after}" if c.after else None,
-            review=c.review, note=c.note, digest=_digest(c.model_dump()),
+            uid=f"{meta.id}/{c.id}",
+            id=c.id,
+            response_id=meta.id,
+            recommendation=rec,
+            para=c.para,
+            quote=c.quote.strip(),
+            action=c.action.strip(),
+            owner=c.owner,
+            rule=c.rule,
+            due=due,
+            starts=starts,
+            duration=duration or (policy.duration if policy else None),
+            rrule=rrule_text,
+            after=f"{meta.id}/{c.after}" if c.after else None,
+            review=c.review,
+            note=c.note,
+            digest=_digest(c.model_dump()),
         )
 
-    def _fits_kind(self, doc: _Doc, loc: list[str | int], name: str, c: CommitmentSpec,
-                   policy: Policy) -> None:
+    def _fits_kind(
+        self, doc: _Doc, loc: list[str | int], name: str, c: CommitmentSpec, policy: Policy
+    ) -> None:
         kind = policy.kind
         needs = {"deadline": "due", "start": "starts"}.get(kind)
         if needs and getattr(c, needs) is None:
             example = "due: April 2018" if needs == "due" else "starts: January 2018"
-            self.problems.append(doc.problem(
-                loc, f"{name} follows rule '{policy.id}' ({kind}) but has no '{needs}'",
-                f"add, for example, {example}", key=True))
+            self.problems.append(
+                doc.problem(
+                    loc,
+                    f"{name} follows rule '{policy.id}' ({kind}) but has no '{needs}'",
+                    f"add, for example, {example}",
+                    key=True,
+                )
+            )
         if kind == "duration":
             if c.starts is None and c.after is None:
-                self.problems.append(doc.problem(
-                    loc, f"{name} follows rule '{policy.id}' (duration) but says neither when it "
-                    "starts ('starts:') nor what it waits for ('after:')", key=True))
+                self.problems.append(
+                    doc.problem(
+                        loc,
+                        f"{name} follows rule '{policy.id}' (duration) but says neither when it "
+                        "starts ('starts:') nor what it waits for ('after:')",
+                        key=True,
+                    )
+                )
             if c.duration is None and policy.duration is None:
-                self.problems.append(doc.problem(
-                    loc, f"{name} follows rule '{policy.id}' (duration) but no length is given",
-                    "add duration: 3 months to the commitment or the rule", key=True))
+                self.problems.append(
+                    doc.problem(
+                        loc,
+                        f"{name} follows rule '{policy.id}' (duration) but no length is given",
+                        "add duration: 3 months to the commitment or the rule",
+                        key=True,
+                    )
+                )
         if kind == "recurring" and c.every is None and policy.rrule is None:
-            self.problems.append(doc.problem(
-                loc, f"{name} follows rule '{policy.id}' (recurring) but no frequency is given",
-                "add every: annually (or monthly, quarterly, an RRULE)", key=True))
+            self.problems.append(
+                doc.problem(
+                    loc,
+                    f"{name} follows rule '{policy.id}' (recurring) but no frequency is given",
+                    "add every: annually (or monthly, quarterly, an RRULE)",
+                    key=True,
+                )
+            )
         if kind == "dependency" and c.after is None:
-            self.problems.append(doc.problem(
-                loc, f"{name} follows rule '{policy.id}' (dependency) but has no 'after'",
-                "name the commitment it waits for: after: <commitment id>", key=True))
+            self.problems.append(
+                doc.problem(
+                    loc,
+                    f"{name} follows rule '{policy.id}' (dependency) but has no 'after'",
+                    "name the commitment it waits for: after: <commitment id>",
+                    key=True,
+                )
+            )
         allowed = {
             "deadline": {"due"},
             "recurring": {"starts", "every"},
@@ -973,12 +1198,22 @@ class _Builder:
         }[kind]
         for key in ("due", "starts", "duration", "every"):
             if getattr(c, key) is not None and key not in allowed:
-                self.problems.append(doc.problem(
-                    loc + [key], f"{name}: '{key}' does not apply to rule '{policy.id}' ({kind})",
-                    key=True))
+                self.problems.append(
+                    doc.problem(
+                        [*loc, key],
+                        f"{name}: '{key}' does not apply to rule '{policy.id}' ({kind})",
+                        key=True,
+                    )
+                )
 
-    def _period(self, doc: _Doc, loc: list[str | int], name: str, value: str | date | None,
-                reference: date) -> Period | None:
+    def _period(
+        self,
+        doc: _Doc,
+        loc: list[str | int],
+        name: str,
+        value: str | date | int | None,
+        reference: date,
+    ) -> Period | None:
         if value is None:
             return None
         try:
@@ -987,22 +1222,26 @@ class _Builder:
             self.problems.append(doc.problem(loc, f"{name}: {loc[-1]}: {exc}", exc.hint))
             return None
 
-    def _check_cycles(self, doc: _Doc, specs: Mapping[str, CommitmentSpec],
-                      locs: Mapping[str, list[str | int]]) -> None:
+    def _check_cycles(
+        self, doc: _Doc, specs: Mapping[str, CommitmentSpec], locs: Mapping[str, list[str | int]]
+    ) -> None:
         reported: set[str] = set()
         for start in specs:
             path = [start]
             node = specs[start].after
             while node is not None and node in specs:
                 if node in path:
-                    cycle = path[path.index(node):] + [node]
+                    cycle = [*path[path.index(node) :], node]
                     if not reported & set(cycle):
                         reported.update(cycle)
-                        self.problems.append(doc.problem(
-                            locs[node] + ["after"],
-                            f"commitment '{node}' waits for itself through after: "
-                            + " -> ".join(cycle),
-                            "one of these commitments must not wait for the others"))
+                        self.problems.append(
+                            doc.problem(
+                                locs[node] + ["after"],
+                                f"commitment '{node}' waits for itself through after: "
+                                + " -> ".join(cycle),
+                                "one of these commitments must not wait for the others",
+                            )
+                        )
                     break
                 path.append(node)
                 node = specs[node].after
@@ -1018,7 +1257,8 @@ class _Builder:
 def _guess_kinds(text: str) -> set[str]:
     """The kinds a file that could not be read was probably meant to be."""
     return {k for k in _FILE_KINDS if re.search(rf"^{k}\s*:", text, re.MULTILINE)} or set(
-        _FILE_KINDS)
+        _FILE_KINDS
+    )
 
 
 def _parse_time(text: str) -> dtime | None:

@@ -105,8 +105,13 @@ class AgendaRow(SQLModel, table=True):
 
     __tablename__ = "agenda_item"
     __table_args__ = (
-        Index("ix_agenda_pending_due", "rule_id", "at", postgresql_where=text("status = 'pending'"),
-              sqlite_where=text("status = 'pending'")),
+        Index(
+            "ix_agenda_pending_due",
+            "rule_id",
+            "at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
     )
 
     key: str = Field(primary_key=True)
@@ -144,7 +149,14 @@ class Delivery(SQLModel, table=True):
 
 def agenda_row(item: AgendaItem) -> AgendaRow:
     return AgendaRow(
-        key=item.key, commitment_uid=item.commitment, rule_id=item.rule, step=item.step,
-        occurrence=item.occurrence, at=item.at, expires=item.expires,
-        recipient=item.recipient, reason=item.reason, template=item.template,
+        key=item.key,
+        commitment_uid=item.commitment,
+        rule_id=item.rule,
+        step=item.step,
+        occurrence=item.occurrence,
+        at=item.at,
+        expires=item.expires,
+        recipient=item.recipient,
+        reason=item.reason,
+        template=item.template,
     )

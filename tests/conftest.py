@@ -14,8 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "rules"
 SEEDS = ROOT.parent / "shared" / "seeds"
-POSTGRES_URL = os.environ.get("DULY_TEST_POSTGRES_URL",
-                              "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "DULY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
 @pytest.fixture(scope="session")
@@ -62,8 +63,10 @@ def postgres_url() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as exc:  # pragma: no cover - depends on the machine
-        pytest.skip(f"PostgreSQL NOT TESTED: cannot reach {POSTGRES_URL} ({exc}); set "
-                    "DULY_TEST_POSTGRES_URL to a server to run the scale-path tests")
+        pytest.skip(
+            f"PostgreSQL NOT TESTED: cannot reach {POSTGRES_URL} ({exc}); set "
+            "DULY_TEST_POSTGRES_URL to a server to run the scale-path tests"
+        )
     sep = "&" if "?" in base else "?"
     try:
         yield f"{base}{sep}options=-csearch_path%3D{schema}"

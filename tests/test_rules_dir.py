@@ -38,33 +38,48 @@ def test_every_recommendation_and_status_is_in_the_rules(seed_rules, path):
     response = response_for(seed_rules, expected["document"])
     assert response.published == expected["published"]
     assert [(r.number, r.status, r.status_text) for r in response.recommendations] == [
-        (r["number"], r["status"], r["status_text"]) for r in expected["recommendations"]]
+        (r["number"], r["status"], r["status_text"]) for r in expected["recommendations"]
+    ]
 
 
 @pytest.mark.parametrize("path", GOLD, ids=lambda p: p.name[:3])
 def test_every_certain_dated_promise_is_in_the_rules(seed_rules, path):
     expected = gold(path)
     response = response_for(seed_rules, expected["document"])
-    ours = [seed_rules.commitments[uid] for rec in response.recommendations
-            for uid in rec.commitments]
+    ours = [
+        seed_rules.commitments[uid] for rec in response.recommendations for uid in rec.commitments
+    ]
     missing = []
     for rec in expected["recommendations"]:
         for item in rec["commitments"]:
             if item.get("uncertain"):
                 continue
-            matches = [c for c in ours if c.para == item["para"]
-                       and item["phrase"].replace("*", "") in c.quote]
+            matches = [
+                c
+                for c in ours
+                if c.para == item["para"] and item["phrase"].replace("*", "") in c.quote
+            ]
             if item["kind"] == "deadline":
-                matches = [c for c in matches if c.due is not None
-                           and (c.due.start, c.due.due) == (*item["window"][:1], item["due"])]
+                matches = [
+                    c
+                    for c in matches
+                    if c.due is not None
+                    and (c.due.start, c.due.due) == (*item["window"][:1], item["due"])
+                ]
             elif item["kind"] == "start":
-                matches = [c for c in matches if c.starts is not None
-                           and [c.starts.start, c.starts.end] == item["window"]]
+                matches = [
+                    c
+                    for c in matches
+                    if c.starts is not None and [c.starts.start, c.starts.end] == item["window"]
+                ]
             elif item["kind"] == "recurring":
                 matches = [c for c in matches if c.rrule == item["rrule"]]
             elif item["kind"] == "duration":
-                matches = [c for c in matches if c.duration is not None
-                           and c.duration.iso() == item["duration"]]
+                matches = [
+                    c
+                    for c in matches
+                    if c.duration is not None and c.duration.iso() == item["duration"]
+                ]
             elif item["kind"] == "dependency":
                 # the ordering is held by an after: on either side of it
                 waited_for = {c.after for c in ours}

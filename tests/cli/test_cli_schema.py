@@ -28,6 +28,10 @@ def test_every_rule_file_matches_the_schema(schema, path):
 
 def test_the_schema_rejects_an_unknown_key(schema):
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({"version": 1, "owners": [{"id": "a", "name": "A",
-                                                       "email": "a@example.org",
-                                                       "phone": "0"}]}, schema)
+        jsonschema.validate(
+            {
+                "version": 1,
+                "owners": [{"id": "a", "name": "A", "email": "a@example.org", "phone": "0"}],
+            },
+            schema,
+        )

@@ -29,8 +29,9 @@ def engine(request):
 
 
 def pending_keys(session: Session, uid: str) -> list[str]:
-    rows = session.exec(select(AgendaRow).where(AgendaRow.commitment_uid == uid,
-                                                AgendaRow.status == "pending"))
+    rows = session.exec(
+        select(AgendaRow).where(AgendaRow.commitment_uid == uid, AgendaRow.status == "pending")
+    )
     return sorted(r.key for r in rows)
 
 
@@ -40,8 +41,11 @@ def test_sync_writes_every_seed_commitment_and_its_agenda(engine, seed_rules):
         session.commit()
         assert counts["added"] == len(seed_rules.commitments)
         sla = session.get(CommitmentRow, SLA)
-        assert (sla.due, sla.window_start, sla.state) == (date(2018, 4, 30), date(2018, 4, 1),
-                                                          "open")
+        assert (sla.due, sla.window_start, sla.state) == (
+            date(2018, 4, 30),
+            date(2018, 4, 1),
+            "open",
+        )
         assert pending_keys(session, SLA)[:3] == [
             f"{SLA}#due@2018-04-30",
             f"{SLA}#escalate@2018-04-30",
@@ -73,8 +77,16 @@ def test_marking_the_sla_done_stops_its_reminders_and_starts_the_review(engine, 
         sync_rules(session, seed_rules, utc(2018, 2, 1, 9))
         session.commit()
         assert pending_keys(session, SLA_REVIEW) == []
-        set_state(session, seed_rules, SLA, "done", who="lo-head", why="SLA signed by both",
-                  now=utc(2018, 4, 20, 10), evidence="https://intranet.example/sla-2018.pdf")
+        set_state(
+            session,
+            seed_rules,
+            SLA,
+            "done",
+            who="lo-head",
+            why="SLA signed by both",
+            now=utc(2018, 4, 20, 10),
+            evidence="https://intranet.example/sla-2018.pdf",
+        )
         session.commit()
         assert pending_keys(session, SLA) == []
         assert pending_keys(session, SLA_REVIEW)[:2] == [
@@ -83,7 +95,8 @@ def test_marking_the_sla_done_stops_its_reminders_and_starts_the_review(engine, 
         ]
         history = session.exec(select(StateChange).where(StateChange.commitment_uid == SLA)).all()
         assert [(h.state, h.who, h.why, h.at) for h in history] == [
-            ("done", "lo-head", "SLA signed by both", utc(2018, 4, 20, 10))]
+            ("done", "lo-head", "SLA signed by both", utc(2018, 4, 20, 10))
+        ]
         assert read_states(session)[SLA].since == utc(2018, 4, 20, 10)
 
 
@@ -91,8 +104,11 @@ def test_the_tick_query_uses_the_partial_index_on_sqlite(sqlite_url, seed_rules)
     engine = make_engine(sqlite_url)
     create_schema(engine)
     with engine.connect() as conn:
-        plan = conn.execute(text(
-            "EXPLAIN QUERY PLAN SELECT key FROM agenda_item WHERE rule_id = 'r' "
-            "AND status = 'pending' AND at <= '2018-03-01'")).all()
+        plan = conn.execute(
+            text(
+                "EXPLAIN QUERY PLAN SELECT key FROM agenda_item WHERE rule_id = 'r' "
+                "AND status = 'pending' AND at <= '2018-03-01'"
+            )
+        ).all()
     assert "ix_agenda_pending_due" in " ".join(str(row) for row in plan)
     engine.dispose()

@@ -23,8 +23,11 @@ def utc(*args: int) -> datetime:
 def local_steps(rules, uid, states, start, end):
     """(step, London wall-clock time) for one commitment between two dates."""
     items = compile_agenda(rules, states, utc(*start), utc(*end))
-    return [(i.step, i.at.astimezone(LONDON).strftime("%Y-%m-%d %H:%M"))
-            for i in items if i.commitment == uid]
+    return [
+        (i.step, i.at.astimezone(LONDON).strftime("%Y-%m-%d %H:%M"))
+        for i in items
+        if i.commitment == uid
+    ]
 
 
 def done(year: int, month: int, day: int) -> CommitmentStatus:
@@ -56,8 +59,11 @@ def test_sla_reminders_skip_easter_and_may_bank_holidays(seed_rules):
 
 
 def test_sla_reminders_are_9am_london_across_the_clock_change(seed_rules):
-    items = [i for i in compile_agenda(seed_rules, {}, utc(2018, 1, 1), utc(2018, 5, 1))
-             if i.commitment == SLA]
+    items = [
+        i
+        for i in compile_agenda(seed_rules, {}, utc(2018, 1, 1), utc(2018, 5, 1))
+        if i.commitment == SLA
+    ]
     # 30 January is GMT (09:00 UTC); 29 March is BST (08:00 UTC).
     assert [i.at for i in items][:2] == [utc(2018, 1, 30, 9), utc(2018, 3, 29, 8)]
 
@@ -66,8 +72,10 @@ def test_sla_reminder_reason_names_the_promise_and_its_date(seed_rules):
     items = compile_agenda(seed_rules, {}, utc(2018, 4, 20), utc(2018, 4, 24))
     (item,) = [i for i in items if i.commitment == SLA]
     assert item.key == f"{SLA}#remind-7d@2018-04-30"
-    assert item.reason == ("7 days before 'Updated SLA between the Home Office and the GLD in "
-                           "place' is due on 2018-04-30")
+    assert item.reason == (
+        "7 days before 'Updated SLA between the Home Office and the GLD in "
+        "place' is due on 2018-04-30"
+    )
     assert item.recipient == "lo-head"
 
 
@@ -139,16 +147,21 @@ def test_trial_decision_is_ready_when_the_review_is_done(seed_rules):
 
 def test_quarter_4_of_2020_21_pilot_is_due_31_march_2021(seed_rules):
     # 001 §5.2 "we are planning to do this during Quarter 4 of 2020/21"
-    pilots = [c for c in seed_rules.commitments.values()
-              if c.response_id == "presenting-officer-function-2021" and c.para == "5.2"]
+    pilots = [
+        c
+        for c in seed_rules.commitments.values()
+        if c.response_id == "presenting-officer-function-2021" and c.para == "5.2"
+    ]
     assert [(c.due.start, c.due.end) for c in pilots] == [(date(2021, 1, 1), date(2021, 3, 31))]
 
 
 def test_quarterly_directors_meeting_is_a_three_monthly_series(seed_rules):
     # 002 §1.2 "will meet quarterly"
-    (meeting,) = [c for c in seed_rules.commitments.values()
-                  if c.response_id == "status-review-and-removal-2018" and c.para == "1.2"
-                  and c.rrule]
+    (meeting,) = [
+        c
+        for c in seed_rules.commitments.values()
+        if c.response_id == "status-review-and-removal-2018" and c.para == "1.2" and c.rrule
+    ]
     assert meeting.rrule == "FREQ=MONTHLY;INTERVAL=3"
 
 
@@ -161,8 +174,9 @@ def test_plan_window_is_half_open_and_sorted(seed_rules):
 
 # --- properties ---------------------------------------------------------------------------
 
-_moments = st.datetimes(min_value=datetime(2014, 1, 1), max_value=datetime(2023, 12, 31),
-                        timezones=st.just(UTC))
+_moments = st.datetimes(
+    min_value=datetime(2014, 1, 1), max_value=datetime(2023, 12, 31), timezones=st.just(UTC)
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -180,7 +194,9 @@ def test_every_agenda_is_sorted_unique_and_silent_after_done(seed_rules, data, s
     for item in items:
         assert start <= item.at < end
         status = states.get(item.commitment, CommitmentStatus())
-        assert status.state not in FINISHED, f"{item.key} scheduled for a {status.state} commitment"
+        assert status.state not in FINISHED, (
+            f"{item.key} scheduled for a {status.state} commitment"
+        )
         after = seed_rules.commitments[item.commitment].after
         if after is not None:
             before = states.get(after)

@@ -229,7 +229,8 @@ def test_add_working_days_agrees_with_counting_day_by_day(nation: str, d: date, 
 
 @given(nation=NATION, d=DATES, gap=st.integers(min_value=-60, max_value=60))
 def test_working_days_between_counts_start_exclusive_end_inclusive(
-        nation: str, d: date, gap: int) -> None:
+    nation: str, d: date, gap: int
+) -> None:
     cal = calendar_for(nation)
     end = d + timedelta(days=gap)
     lo, hi = min(d, end), max(d, end)
