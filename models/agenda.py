@@ -162,11 +162,13 @@ class _Steps:
         """remind-<n>d before ``target`` and, for n = 0, ``due`` on it."""
         for n in self.p.remind_before:
             if n == 0:
+                send = self.send_day(target, early=True)
+                when = "today" if send == target else f"on {target:%A}"
                 yield self.item(
                     "due",
                     target,
                     target,
-                    f"'{self.c.action}' is due today, {target.isoformat()}",
+                    f"'{self.c.action}' is due {when}, {target.isoformat()}",
                     early=True,
                 )
             else:

@@ -202,3 +202,18 @@ def test_every_agenda_is_sorted_unique_and_silent_after_done(seed_rules, data, s
             before = states.get(after)
             assert before is not None and before.state == "done"
             assert item.at.astimezone(LONDON).date() >= before.since.astimezone(LONDON).date()
+
+
+def test_end_of_march_2018_plan_is_due_on_a_saturday_so_the_notice_goes_on_maundy_thursday(
+    seed_rules,
+):
+    # 000 §3.4 "a joint improvement plan by the end of March 2018": 31 March 2018 is a
+    # Saturday and 30 March Good Friday.
+    uid = f"{LITIGATION}/joint-improvement-plan"
+    items = compile_agenda(seed_rules, {}, utc(2018, 3, 29), utc(2018, 3, 30))
+    (due,) = [i for i in items if i.commitment == uid]
+    assert (due.step, due.at) == ("due", utc(2018, 3, 29, 8))
+    assert due.reason == (
+        "'Improvement specialists review current mechanisms and produce a joint improvement "
+        "plan' is due on Saturday, 2018-03-31"
+    )
