@@ -292,6 +292,59 @@ def mark(
     _stdout().print(f"{uid} is now {state}; {written} agenda steps recompiled.", markup=False)
 
 
+@app.command()
+def tick(
+    at: Annotated[
+        str, typer.Option(help="The instant to run as: a date-time (London time). Default: now.")
+    ] = "",
+    paths: Annotated[
+        list[Path] | None, typer.Option("--rules", help="Rule files or folders (default: rules/).")
+    ] = None,
+    database: Annotated[str | None, typer.Option(help="Database URL.")] = None,
+    outbox: Annotated[
+        Path | None, typer.Option(help="Maildir for messages (default: DULY_OUTBOX or ./outbox).")
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List what was skipped.")
+    ] = False,
+) -> None:
+    """One pass as of an instant: sync the rules, check every rule, deliver what is due.
+
+    Running it twice for the same instant sends nothing new; `--at` replays history.
+    """
+    rules = _load(paths)
+    if not rules.ok:
+        _print_problems(rules.problems)
+        exit_with_error("the rules have errors; nothing was sent")
+    now = _parse_at(at) if at else datetime.now(UTC)
+    from flows.db import create_schema, database_url, make_engine
+    from flows.outbox import MaildirOutbox, default_outbox
+    from flows.tick import tick as run_tick
+
+    channel = MaildirOutbox(outbox) if outbox else default_outbox()
+    engine = make_engine(database)
+    try:
+        create_schema(engine)
+        result = run_tick(engine, rules, now, channel)
+    except Exception as exc:
+        exit_with_error(f"tick failed against {database_url(database)}: {exc}")
+    finally:
+        engine.dispose()
+    console = _stdout()
+    sent = result.delivery
+    console.print(
+        f"tick {now.astimezone(LONDON):%Y-%m-%d %H:%M %Z}: {result.due} due, "
+        f"{result.enqueued} queued, {len(result.skipped)} skipped; {sent.sent} sent "
+        f"to {channel.folder}, {sent.retrying} to retry, {sent.dead} dead-lettered.",
+        markup=False,
+    )
+    for key, error in sent.errors:
+        err.print(f"not sent: {key}: {error}", markup=False)
+    if verbose:
+        for key, reason in result.skipped:
+            console.print(f"skipped {key}: {reason}", markup=False)
+
+
 def main() -> None:
     app()
 

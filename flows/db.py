@@ -25,6 +25,7 @@ from models.tables import (
     RecommendationRow,
     ResponseRow,
     StateChange,
+    SyncMark,
     agenda_row,
 )
 
@@ -40,7 +41,8 @@ __all__ = [
 ]
 
 DEFAULT_URL = "sqlite:///duly.db"
-HORIZON = timedelta(days=400)
+HORIZON = timedelta(days=400)  # how far ahead the agenda is compiled
+AHEAD = timedelta(days=60)  # extend it when less than this is left
 
 
 class StateError(ValueError):
@@ -90,11 +92,29 @@ def read_states(session: Session) -> dict[str, CommitmentStatus]:
     return {uid: CommitmentStatus(state, since) for uid, state, since in rows}
 
 
+def agenda_horizon(session: Session, now: datetime) -> tuple[datetime, bool]:
+    """How far ahead the agenda is compiled, extended (True) when it ends too soon.
+
+    Deadlines end, but recurring series do not: every commitment's agenda is
+    compiled up to one shared horizon, and when ``now`` comes within ``AHEAD`` of
+    it, the horizon moves to ``now + HORIZON`` and everything is recompiled.
+    """
+    mark = session.get(SyncMark, "agenda_until")
+    if mark is not None and mark.value >= now + AHEAD:
+        return mark.value, False
+    until = now + HORIZON
+    if mark is None:
+        mark = SyncMark(name="agenda_until", value=until)
+    mark.value = until
+    session.add(mark)
+    return until, True
+
+
 def _compile(
-    rules: RuleSet, uids: Iterable[str], states: dict[str, CommitmentStatus], now: datetime
+    rules: RuleSet, uids: Iterable[str], states: dict[str, CommitmentStatus], until: datetime
 ) -> list[AgendaItem]:
-    """Steps of the given commitments from their beginning up to now + HORIZON."""
-    end = (now + HORIZON).date()
+    """Steps of the given commitments from their beginning up to ``until``."""
+    end = until.date()
     items: list[AgendaItem] = []
     for uid in uids:
         c = rules.commitments[uid]
@@ -110,9 +130,10 @@ def write_agenda(
     rules: RuleSet,
     uids: set[str],
     states: dict[str, CommitmentStatus],
-    now: datetime,
+    until: datetime,
 ) -> int:
-    """Recompile the agenda of ``uids``: pending rows are replaced, handled ones kept."""
+    """Recompile the agenda of ``uids`` up to ``until``: pending rows are replaced,
+    handled ones (enqueued or skipped) kept."""
     if not uids:
         return 0
     uid_list = sorted(uids)
@@ -124,7 +145,7 @@ def write_agenda(
                 select(AgendaRow.key).where(col(AgendaRow.commitment_uid).in_(chunk))
             ).all()
         )
-    items = [i for i in _compile(rules, uid_list, states, now) if i.key not in handled]
+    items = [i for i in _compile(rules, uid_list, states, until) if i.key not in handled]
     session.add_all([agenda_row(i) for i in items])
     return len(items)
 
@@ -226,8 +247,10 @@ def sync_rules(session: Session, rules: RuleSet, now: datetime) -> dict[str, int
     removed = set(existing) - set(rules.commitments)
     _drop_pending(session, sorted(removed))
     session.flush()
-    states = read_states(session)
-    written = write_agenda(session, rules, dirty, states, now)
+    until, extended = agenda_horizon(session, now)
+    if extended:
+        dirty = set(rules.commitments)
+    written = write_agenda(session, rules, dirty, read_states(session), until)
     return {"added": added, "changed": changed, "agenda": written, "removed": len(removed)}
 
 
@@ -266,8 +289,11 @@ def set_state(
         StateChange(commitment_uid=uid, state=state, at=now, who=who, why=why, evidence=evidence)
     )
     session.flush()
+    until, extended = agenda_horizon(session, now)
     affected = {uid} | {c.uid for c in rules.commitments.values() if c.after == uid}
-    return write_agenda(session, rules, affected, read_states(session), now)
+    if extended:
+        affected = set(rules.commitments)
+    return write_agenda(session, rules, affected, read_states(session), until)
 
 
 def due_items(session: Session, rule_id: str, now: datetime) -> list[AgendaRow]:

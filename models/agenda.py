@@ -144,7 +144,8 @@ class _Steps:
         if send < self.live_from:
             return None
         at = self.instant(send)
-        late = at + timedelta(days=self.p.too_late_after)
+        # too late after N working days, so a bank-holiday weekend never eats a reminder
+        late = self.instant(self.cal.add_working_days(send, self.p.too_late_after))
         return AgendaItem(
             at=at,
             key=f"{self.c.uid}#{step}@{occurrence.isoformat()}",

@@ -101,6 +101,7 @@ class PolicySpec(_Strict):
     invite: bool = False
     template: str | None = None
     too_late_after: int = Field(default=3, ge=0)
+    max_attempts: int = Field(default=5, ge=1, le=50)
     check: CheckSchedule = Field(default_factory=lambda: CheckSchedule(cron="0 9 * * 1-5"))
     every: str | None = None
     rrule: str | None = None
@@ -212,6 +213,7 @@ class Policy:
     invite: bool
     template: str
     too_late_after: int
+    max_attempts: int
     check: CheckSchedule
     rrule: str | None
     duration: Span | None
@@ -816,6 +818,7 @@ class _Builder:
             invite=p.invite,
             template=p.template or p.kind,
             too_late_after=p.too_late_after,
+            max_attempts=p.max_attempts,
             check=p.check,
             rrule=rrule_text,
             duration=duration,

@@ -27,6 +27,7 @@ __all__ = [
     "RecommendationRow",
     "ResponseRow",
     "StateChange",
+    "SyncMark",
     "agenda_row",
 ]
 
@@ -125,26 +126,56 @@ class AgendaRow(SQLModel, table=True):
     reason: str
     template: str
     status: str = "pending"  # pending | enqueued | skipped
+    note: str | None = None  # why it was skipped
 
 
 class Delivery(SQLModel, table=True):
-    """One message sent or to be sent: the audit trail. ``key`` is unique per channel."""
+    """One message sent or to be sent: the audit trail.
+
+    ``key`` (``<agenda key>|<channel>``) is unique: however many ticks see a step,
+    it is enqueued once. The message is rendered when it is enqueued, so the log
+    keeps exactly what was sent. A sender first *claims* a row (status
+    ``sending``), then sends, then records ``sent``; a claim older than its lease
+    is reconciled with the channel (the Message-ID is derived from the key)
+    before it is tried again.
+    """
 
     __tablename__ = "delivery"
-    __table_args__ = (UniqueConstraint("key", name="uq_delivery_key"),)
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_delivery_key"),
+        Index("ix_delivery_ready", "status", "next_attempt_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    key: str  # "<agenda key>|<channel>"
+    key: str
     agenda_key: str = Field(index=True)
     commitment_uid: str = Field(index=True)
-    channel: str
-    recipient: str
-    status: str = Field(default="queued", index=True)  # queued | sent | failed | dead | skipped
+    rule_id: str
+    step: str
+    channel: str  # "email"
+    recipient: str  # owner id
+    address: str  # where the channel sends it
+    message_id: str
+    subject: str
+    body: str
+    status: str = "queued"  # queued | sending | sent | dead
     attempts: int = 0
+    max_attempts: int = 5
     last_error: str | None = None
     created_at: datetime
     next_attempt_at: datetime | None = None
+    claim: str | None = None
+    claimed_at: datetime | None = None
     sent_at: datetime | None = None
+
+
+class SyncMark(SQLModel, table=True):
+    """Small facts about the database itself: how far ahead the agenda is compiled."""
+
+    __tablename__ = "sync_mark"
+
+    name: str = Field(primary_key=True)
+    value: datetime
 
 
 def agenda_row(item: AgendaItem) -> AgendaRow:

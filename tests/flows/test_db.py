@@ -89,15 +89,33 @@ def test_marking_the_sla_done_stops_its_reminders_and_starts_the_review(engine, 
         )
         session.commit()
         assert pending_keys(session, SLA) == []
-        assert pending_keys(session, SLA_REVIEW)[:2] == [
-            f"{SLA_REVIEW}#due@2019-04-20",
-            f"{SLA_REVIEW}#invite@2019-04-20",
-        ]
+        # the agenda is compiled 400 days ahead of the first sync (to 2019-03-08):
+        # the series is live, its first review (20 April 2019) beyond that
+        assert pending_keys(session, SLA_REVIEW) == [f"{SLA_REVIEW}#invite@2019-04-20"]
         history = session.exec(select(StateChange).where(StateChange.commitment_uid == SLA)).all()
         assert [(h.state, h.who, h.why, h.at) for h in history] == [
             ("done", "lo-head", "SLA signed by both", utc(2018, 4, 20, 10))
         ]
         assert read_states(session)[SLA].since == utc(2018, 4, 20, 10)
+
+
+def test_the_agenda_horizon_moves_on_so_a_series_never_runs_dry(engine, seed_rules):
+    with Session(engine) as session:
+        sync_rules(session, seed_rules, utc(2018, 2, 1, 9))
+        set_state(
+            session, seed_rules, SLA, "done", who="lo-head", why="signed", now=utc(2018, 4, 20, 10)
+        )
+        session.commit()
+        # within 60 days of the horizon, the next sync compiles another 400 days
+        counts = sync_rules(session, seed_rules, utc(2019, 1, 10, 9))
+        session.commit()
+        assert counts["agenda"] > 0
+        assert pending_keys(session, SLA_REVIEW) == [
+            f"{SLA_REVIEW}#due@2019-04-20",
+            f"{SLA_REVIEW}#invite@2019-04-20",
+            f"{SLA_REVIEW}#remind-28d@2019-04-20",
+            f"{SLA_REVIEW}#remind-7d@2019-04-20",
+        ]
 
 
 def test_the_tick_query_uses_the_partial_index_on_sqlite(sqlite_url, seed_rules):
