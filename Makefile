@@ -20,9 +20,12 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install duly with its test tools
 
-run: setup  ## the main job on the embedded default: validate the rules, then plan the seed responses
+run: setup  ## the main job on the embedded default: replay Easter Monday 2018 into ./outbox (SQLite)
 	$(BIN)/duly validate rules/
-	$(BIN)/duly plan rules/ --at 2018-02-01 --days 120
+	$(BIN)/duly plan rules/ --at 2018-04-02 --days 7
+	$(BIN)/duly tick --at 2018-04-02T09:00
+	@echo "The messages are in ./outbox/new (a Maildir: open it with any mail client)."
+	@echo "A second 'make run' sends nothing: every step is delivered once."
 
 validate: setup  ## check every rule file
 	$(BIN)/duly validate rules/

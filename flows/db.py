@@ -8,11 +8,13 @@ domain decisions live in ``models``; this module only reads and writes rows.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
@@ -81,8 +83,16 @@ def sqlite_file_missing(url: str) -> bool:
     return name not in ("", ":memory:") and not Path(name).exists()
 
 
-def create_schema(engine: Engine) -> None:
-    SQLModel.metadata.create_all(engine)
+def create_schema(engine: Engine, attempts: int = 3) -> None:
+    """Create the tables that are missing (a second process doing the same is fine)."""
+    for attempt in range(attempts):
+        try:
+            SQLModel.metadata.create_all(engine)
+            return
+        except DBAPIError:  # another process created a table between check and create
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def read_states(session: Session) -> dict[str, CommitmentStatus]:

@@ -1,0 +1,64 @@
+"""`duly tick --at`: the one-shot main job, and the way to replay history."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tests.conftest import ROOT
+
+
+def test_tick_on_easter_monday_2018_writes_the_sla_reminder_once(sqlite_url, tmp_path):
+    outbox = tmp_path / "outbox"
+    args = [
+        "tick",
+        "--at",
+        "2018-04-02T09:00",
+        "--rules",
+        str(ROOT / "rules"),
+        "--database",
+        sqlite_url,
+    ]
+    env = {"COLUMNS": "400", "DULY_OUTBOX": str(outbox)}
+    first = CliRunner().invoke(app, args, env=env)
+    assert (first.exit_code, first.stderr) == (0, "")
+    assert first.stdout.strip() == (
+        f"tick 2018-04-02 09:00 BST: 131 due, 11 queued, 120 skipped; 11 sent to {outbox}, "
+        "0 to retry, 0 dead-lettered."
+    )
+    files = sorted((outbox / "new").iterdir())
+    assert len(files) == 11
+    sla = [f.read_text() for f in files if "sla-in-place#remind-28d" in f.read_text()]
+    assert len(sla) == 1
+    assert (
+        "Subject: Reminder: Updated SLA between the Home Office and the GLD in place\n"
+        " (due 2018-04-30)"
+    ) in sla[0]
+
+    second = CliRunner().invoke(app, args, env=env)
+    assert second.stdout.strip() == (
+        f"tick 2018-04-02 09:00 BST: 0 due, 0 queued, 0 skipped; 0 sent to {outbox}, "
+        "0 to retry, 0 dead-lettered."
+    )
+    assert sorted((outbox / "new").iterdir()) == files
+
+
+def test_tick_with_broken_rules_sends_nothing(rules_dir, sqlite_url, tmp_path):
+    (rules_dir / "owners.yaml").write_text("version: 1\nowners: [\n")
+    result = CliRunner().invoke(
+        app,
+        [
+            "tick",
+            "--at",
+            "2018-04-02T09:00",
+            "--rules",
+            str(rules_dir),
+            "--database",
+            sqlite_url,
+            "--outbox",
+            str(tmp_path / "outbox"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert result.stderr.strip().endswith("the rules have errors; nothing was sent")
+    assert not (tmp_path / "outbox").exists()
