@@ -78,4 +78,4 @@ class MaildirOutbox:
             [*self.folder.glob("new/*"), *self.folder.glob("cur/*")], key=lambda p: p.name
         )
         parser = BytesParser(policy=policy.default)
-        return [parser.parsebytes(p.read_bytes()) for p in files]  # type: ignore[misc]
+        return [parser.parsebytes(p.read_bytes()) for p in files]  # type: ignore[misc,unused-ignore]

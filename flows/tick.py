@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import formataddr
+from functools import partial
 from typing import Any, Protocol
 
 from sqlalchemy import update
@@ -284,8 +285,9 @@ def tick(
 ) -> TickResult:
     """Sync the rules, check every rule (or ``only`` these), deliver: one pass as of ``now``."""
     counts = _retrying(lambda s: sync_rules(s, rules, now), engine)
-    checks = [
-        _retrying(lambda s, r=rule_id: check_rule(s, rules, r, now), engine)
-        for rule_id in sorted(only if only is not None else rules.policies)
-    ]
+    checks: list[CheckResult] = []
+    for rule_id in sorted(only if only is not None else rules.policies):
+        checks.append(
+            _retrying(partial(check_rule, rules=rules, rule_id=rule_id, now=now), engine)
+        )
     return TickResult(now, counts, checks, deliver(engine, channel, now))

@@ -68,4 +68,5 @@ def next_attempt(attempts: int, now: datetime, max_attempts: int) -> datetime | 
     """
     if attempts >= max_attempts:
         return None
-    return now + BACKOFF * (2 ** (attempts - 1))
+    wait: timedelta = BACKOFF * (2 ** (attempts - 1))
+    return now + wait

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -59,10 +59,10 @@ Owner:  Head of Litigation Operations <lo-head@homeoffice.example>
 To record progress (started, done, or a new date agreed), tell your duly
 administrator, quoting this reference: learning-from-litigation-2018/sla-in-place
 
--- 
+{signature}
 duly keeps the department's promises to the Independent Chief Inspector of Borders and Immigration.
 Reference: learning-from-litigation-2018/sla-in-place#remind-28d@2018-04-30
-"""
+""".format(signature="-- ")  # the standard signature separator ends in a space
 
 
 def test_easter_monday_2018_replay_sends_the_sla_reminder_missed_over_the_weekend(
