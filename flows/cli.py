@@ -219,20 +219,7 @@ def sync(
     if not rules.ok:
         _print_problems(rules.problems)
         exit_with_error("the rules have errors; nothing was changed")
-    from sqlmodel import Session
-
-    from flows.db import create_schema, database_url, make_engine, sync_rules
-
-    engine = make_engine(database)
-    try:
-        create_schema(engine)
-        with Session(engine) as session:
-            counts = sync_rules(session, rules, datetime.now(UTC))
-            session.commit()
-    except Exception as exc:
-        exit_with_error(f"cannot sync into {database_url(database)}: {exc}; nothing was changed")
-    finally:
-        engine.dispose()
+    counts = _sync(rules, database, commit=True)
     _stdout().print(
         f"synced {len(rules.commitments)} commitments: {counts['added']} new, "
         f"{counts['changed']} changed, {counts['removed']} no longer in the rules; "
@@ -343,6 +330,112 @@ def tick(
     if verbose:
         for key, reason in result.skipped:
             console.print(f"skipped {key}: {reason}", markup=False)
+
+
+def _quiet_prefect() -> None:
+    """No telemetry attempts (there is no network), before Prefect is imported."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+@app.command()
+def deploy(
+    paths: RulePaths = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the diff and change nothing.")
+    ] = False,
+    pool: Annotated[str, typer.Option(help="The Prefect work pool (type process).")] = "duly",
+    database: Annotated[str | None, typer.Option(help="Database URL.")] = None,
+) -> None:
+    """Make the Prefect deployments (one per rule) and the database match the rules.
+
+    Validates everything first: if any rule is invalid, nothing changes at all.
+    Unchanged deployments are not touched (an update would drop their scheduled runs).
+    """
+    rules = _load(paths)
+    if not rules.ok:
+        _print_problems(rules.problems)
+        exit_with_error(f"{len(rules.errors)} errors; nothing was deployed.")
+    _quiet_prefect()
+    from flows.deploy import DeployError, apply_plan, build_schedules, read_plan
+    from models.deploy import DeployPlan, desired_deployments
+
+    specs = desired_deployments(rules, work_pool=pool)
+    try:
+        built = build_schedules(specs)
+    except Exception as exc:
+        exit_with_error(f"cannot build the deployments: {exc}; nothing was deployed.")
+    console = _stdout()
+    if not os.environ.get("PREFECT_API_URL"):
+        if not dry_run:
+            exit_with_error(
+                "no Prefect server: set PREFECT_API_URL (see README, Running at scale), or "
+                "run duly serve, which starts one; nothing was deployed."
+            )
+        console.print(
+            "no Prefect server (PREFECT_API_URL is unset): every deployment is shown as new.",
+            markup=False,
+        )
+        plan = DeployPlan(create=list(specs))
+    else:
+        try:
+            plan = read_plan(specs)
+        except DeployError as exc:
+            exit_with_error(f"{exc}; nothing was deployed.")
+    counts = _sync(rules, database, commit=not dry_run)
+    console.print(
+        f"deployments: {len(plan.create)} to create, {len(plan.update)} to change, "
+        f"{len(plan.delete)} to delete, {len(plan.unchanged)} unchanged",
+        markup=False,
+    )
+    for mark, items in (("+", plan.create), ("~", plan.update)):
+        for spec in items:
+            console.print(
+                f"  {mark} {spec.name:<28} {spec.schedule_text} ({spec.timezone})", markup=False
+            )
+    for gone in plan.delete:
+        console.print(f"  - {gone.name}", markup=False)
+    console.print(
+        f"commitments: {counts['added']} new, {counts['changed']} changed, "
+        f"{counts['removed']} no longer in the rules",
+        markup=False,
+    )
+    if dry_run:
+        console.print("dry run: nothing was changed.", markup=False)
+        return
+    try:
+        apply_plan(plan, built)
+    except DeployError as exc:
+        exit_with_error(str(exc))
+    console.print(f"deployed: {plan.changes} changes applied.", markup=False)
+
+
+def _sync(rules: RuleSet, database: str | None, *, commit: bool) -> dict[str, int]:
+    """Sync the rules into the database; without ``commit``, only count what would change."""
+    from sqlalchemy import inspect
+    from sqlmodel import Session
+
+    from flows.db import create_schema, database_url, make_engine, sqlite_file_missing, sync_rules
+
+    url = database_url(database)
+    if not commit and sqlite_file_missing(url):  # a dry run creates nothing, not even a file
+        return {"added": len(rules.commitments), "changed": 0, "removed": 0, "agenda": 0}
+    engine = make_engine(url)
+    try:
+        if not commit and not inspect(engine).has_table("commitment"):
+            return {"added": len(rules.commitments), "changed": 0, "removed": 0, "agenda": 0}
+        create_schema(engine)
+        with Session(engine) as session:
+            counts = sync_rules(session, rules, datetime.now(UTC))
+            if commit:
+                session.commit()
+            else:
+                session.rollback()
+    except Exception as exc:
+        exit_with_error(f"cannot sync into {database_url(database)}: {exc}; nothing was changed")
+    finally:
+        engine.dispose()
+    return counts
 
 
 def main() -> None:
