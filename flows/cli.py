@@ -438,6 +438,71 @@ def _sync(rules: RuleSet, database: str | None, *, commit: bool) -> dict[str, in
     return counts
 
 
+@app.command()
+def serve(
+    paths: RulePaths = None,
+    port: Annotated[int, typer.Option(help="Port of the local Prefect server.")] = 4200,
+    pool: Annotated[str, typer.Option(help="The Prefect work pool.")] = "duly",
+    home: Annotated[
+        Path, typer.Option(help="Prefect home for the local server (its SQLite database).")
+    ] = Path(".prefect"),
+) -> None:
+    """Run duly: a local Prefect server, the rules deployed, and a worker running them.
+
+    If PREFECT_API_URL is set, that server is used instead of starting one.
+    Ctrl-C or SIGTERM stops the worker (after any run in flight) and the server.
+    """
+    rules = _load(paths)
+    if not rules.ok:
+        _print_problems(rules.problems)
+        exit_with_error(f"{len(rules.errors)} errors; nothing was started.")
+    _quiet_prefect()
+    from flows.db import database_url
+    from flows.serve import Served, ServeError, start_server, start_worker, wait_healthy
+
+    home = home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    served = Served(pool)
+    console = _stdout()
+    api_url = os.environ.get("PREFECT_API_URL")
+    try:
+        if not api_url:
+            api_url = f"http://127.0.0.1:{port}/api"
+            served.server = start_server(home, port, home / "server.log")
+        wait_healthy(api_url, served.server)
+        os.environ["PREFECT_API_URL"] = api_url
+        env = {
+            "DULY_RULES": str((paths[0] if paths else Path("rules")).resolve()),
+            "DULY_DATABASE_URL": _absolute(database_url(None)),
+            "DULY_OUTBOX": str(Path(os.environ.get("DULY_OUTBOX", "outbox")).resolve()),
+        }
+        os.environ.update(env)
+        deploy(paths=paths, dry_run=False, pool=pool, database=env["DULY_DATABASE_URL"])
+        served.worker = start_worker(home, api_url, pool, home / "worker.log", env)
+    except (ServeError, typer.Exit) as exc:
+        served.stop()
+        if isinstance(exc, typer.Exit):
+            raise
+        exit_with_error(f"duly serve: {exc} (see {home / 'server.log'})")
+    console.print(
+        f"duly serve: Prefect server {api_url}, {len(rules.policies)} rules deployed, worker "
+        f"on pool {pool!r}; messages go to {env['DULY_OUTBOX']}. Ctrl-C stops.",
+        markup=False,
+    )
+    code = served.wait(lambda message: err.print(message, markup=False))
+    console.print("duly serve: stopped.", markup=False)
+    raise typer.Exit(code)
+
+
+def _absolute(url: str) -> str:
+    """A SQLite URL with an absolute path, so child processes find the same file."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        name = url.removeprefix("sqlite:///")
+        if name and name != ":memory:":
+            return f"sqlite:///{Path(name).resolve()}"
+    return url
+
+
 def main() -> None:
     app()
 

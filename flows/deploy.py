@@ -89,7 +89,11 @@ async def _ensure_pool(client: Any, pool: str) -> None:
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
     try:
-        await client.read_work_pool(pool)
+        existing = await client.read_work_pool(pool)
+        if existing.is_paused:  # left paused by a stop that could not finish
+            from prefect.client.schemas.actions import WorkPoolUpdate
+
+            await client.update_work_pool(pool, WorkPoolUpdate(is_paused=False))
     except ObjectNotFound:
         with suppress(ObjectAlreadyExists):  # another deploy made it meanwhile
             await client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
@@ -115,7 +119,7 @@ async def _apply(plan: DeployPlan, built: list[Built]) -> None:
 
     schedules = {b.spec.name: b.schedules for b in built}
     async with get_client() as client:
-        pools = {s.work_pool for s in [*plan.create, *plan.update] if s.work_pool}
+        pools = {b.spec.work_pool for b in built if b.spec.work_pool}
         for pool in sorted(pools):
             await _ensure_pool(client, pool)
         flow_id = await client.create_flow_from_name(FLOW_NAME)
