@@ -67,6 +67,12 @@ RulePaths = Annotated[
 ]
 
 
+def summarise(problems: Iterable[Problem], files: int) -> str:
+    from models.problems import summarise as text
+
+    return text(problems, files)
+
+
 def _load(paths: list[Path] | None) -> RuleSet:
     from flows.rulefiles import load_rules
 
@@ -82,8 +88,6 @@ def _print_problems(problems: Iterable[Problem]) -> None:
 @app.command()
 def validate(paths: RulePaths = None) -> None:
     """Check rule files and report every problem as path:line:col: message."""
-    from models.problems import summarise
-
     rules = _load(paths)
     _print_problems(rules.problems)
     summary = summarise(rules.problems, rules.files)
@@ -218,7 +222,7 @@ def sync(
     rules = _load(paths)
     if not rules.ok:
         _print_problems(rules.problems)
-        exit_with_error("the rules have errors; nothing was changed")
+        exit_with_error(f"{summarise(rules.problems, rules.files)}; nothing was changed.")
     counts = _sync(rules, database, commit=True)
     _stdout().print(
         f"synced {len(rules.commitments)} commitments: {counts['added']} new, "
@@ -302,7 +306,7 @@ def tick(
     rules = _load(paths)
     if not rules.ok:
         _print_problems(rules.problems)
-        exit_with_error("the rules have errors; nothing was sent")
+        exit_with_error(f"{summarise(rules.problems, rules.files)}; nothing was sent.")
     now = _parse_at(at) if at else datetime.now(UTC)
     from flows.db import create_schema, database_url, make_engine
     from flows.outbox import MaildirOutbox, default_outbox
@@ -355,7 +359,7 @@ def deploy(
     rules = _load(paths)
     if not rules.ok:
         _print_problems(rules.problems)
-        exit_with_error(f"{len(rules.errors)} errors; nothing was deployed.")
+        exit_with_error(f"{summarise(rules.problems, rules.files)}; nothing was deployed.")
     _quiet_prefect()
     from flows.deploy import DeployError, apply_plan, build_schedules, read_plan
     from models.deploy import DeployPlan, desired_deployments
@@ -455,7 +459,7 @@ def serve(
     rules = _load(paths)
     if not rules.ok:
         _print_problems(rules.problems)
-        exit_with_error(f"{len(rules.errors)} errors; nothing was started.")
+        exit_with_error(f"{summarise(rules.problems, rules.files)}; nothing was started.")
     _quiet_prefect()
     from flows.db import database_url
     from flows.serve import Served, ServeError, start_server, start_worker, wait_healthy

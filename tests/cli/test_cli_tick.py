@@ -60,5 +60,5 @@ def test_tick_with_broken_rules_sends_nothing(rules_dir, sqlite_url, tmp_path):
         ],
     )
     assert result.exit_code == 1
-    assert result.stderr.strip().endswith("the rules have errors; nothing was sent")
+    assert result.stderr.strip().endswith("1 error in 1 file, 3 warnings; nothing was sent.")
     assert not (tmp_path / "outbox").exists()
