@@ -362,7 +362,7 @@ def deploy(
         exit_with_error(f"{summarise(rules.problems, rules.files)}; nothing was deployed.")
     _quiet_prefect()
     from flows.deploy import DeployError, apply_plan, build_schedules, read_plan
-    from models.deploy import DeployPlan, desired_deployments
+    from models.deploy import DeployPlan, desired_deployments, prefect_yaml
 
     specs = desired_deployments(rules, work_pool=pool)
     try:
@@ -404,13 +404,23 @@ def deploy(
         f"{counts['removed']} no longer in the rules",
         markup=False,
     )
+    project_file = (paths[0] if paths else Path("rules")).resolve().parent / "prefect.yaml"
+    generated = prefect_yaml(specs, pool)
+    stale = not project_file.exists() or project_file.read_text() != generated
     if dry_run:
+        if stale:
+            console.print(f"{project_file.name} is out of date with the rules.", markup=False)
         console.print("dry run: nothing was changed.", markup=False)
         return
     try:
         apply_plan(plan, built)
     except DeployError as exc:
         exit_with_error(str(exc))
+    if stale:
+        project_file.write_text(generated)
+        console.print(
+            f"wrote {project_file.name} (the same deployments for `prefect deploy`).", markup=False
+        )
     console.print(f"deployed: {plan.changes} changes applied.", markup=False)
 
 
