@@ -22,10 +22,11 @@ setup: $(STAMP)  ## create .venv and install duly with its test tools
 
 run: setup  ## the main job on the embedded default: replay Easter Monday 2018 into ./outbox (SQLite)
 	$(BIN)/duly validate rules/
-	$(BIN)/duly plan rules/ --at 2018-04-02 --days 7
+	$(BIN)/duly deploy --dry-run
 	$(BIN)/duly tick --at 2018-04-02T09:00
 	@echo "The messages are in ./outbox/new (a Maildir: open it with any mail client)."
 	@echo "A second 'make run' sends nothing: every step is delivered once."
+	@echo "To run on schedule: .venv/bin/duly serve (a local Prefect server and a worker; Ctrl-C stops)."
 
 validate: setup  ## check every rule file
 	$(BIN)/duly validate rules/

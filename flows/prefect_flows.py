@@ -26,6 +26,7 @@ from flows.outbox import default_outbox
 from flows.rulefiles import load_rules
 from flows.tick import check_rule as check_rule_once
 from flows.tick import deliver as deliver_once
+from flows.tick import in_transaction
 from models.rules import RuleSet
 
 __all__ = ["check_rule", "deliver", "sync_rules"]
@@ -58,23 +59,22 @@ def _instant(at: str | None) -> datetime:
 
 @task(name="sync-rules", retries=2, retry_delay_seconds=5)
 def sync_task(at: datetime) -> dict[str, int]:
-    from sqlmodel import Session
-
     from flows.db import sync_rules as sync
 
-    with Session(_engine(os.environ.get("DULY_DATABASE_URL"))) as session:
-        counts = sync(session, _rules(), at)
-        session.commit()
+    rules = _rules()
+    counts: dict[str, int] = in_transaction(
+        lambda session: sync(session, rules, at), _engine(os.environ.get("DULY_DATABASE_URL"))
+    )
     return counts
 
 
 @task(name="check", retries=2, retry_delay_seconds=5)
 def check_task(rule_name: str, at: datetime) -> dict[str, Any]:
-    from sqlmodel import Session
-
-    with Session(_engine(os.environ.get("DULY_DATABASE_URL"))) as session:
-        result = check_rule_once(session, _rules(), rule_name, at)
-        session.commit()
+    rules = _rules()
+    result = in_transaction(
+        lambda session: check_rule_once(session, rules, rule_name, at),
+        _engine(os.environ.get("DULY_DATABASE_URL")),
+    )
     return {"due": result.due, "enqueued": result.enqueued, "skipped": result.skipped}
 
 

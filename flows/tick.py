@@ -36,7 +36,15 @@ from models.rules import RuleSet
 from models.tables import AgendaRow, CommitmentRow, Delivery
 from models.tick import decide, next_attempt
 
-__all__ = ["LEASE", "CheckResult", "DeliverResult", "check_rule", "deliver", "tick"]
+__all__ = [
+    "LEASE",
+    "CheckResult",
+    "DeliverResult",
+    "check_rule",
+    "deliver",
+    "in_transaction",
+    "tick",
+]
 
 LEASE = timedelta(minutes=10)
 CHANNEL = "email"
@@ -261,7 +269,7 @@ class TickResult:
         return [s for c in self.checks for s in c.skipped]
 
 
-def _retrying(work: Callable[[Session], Any], engine: Engine, attempts: int = 5) -> Any:
+def in_transaction(work: Callable[[Session], Any], engine: Engine, attempts: int = 5) -> Any:
     """Run ``work`` in a transaction, again if a concurrent writer got there first."""
     for attempt in range(attempts):
         with Session(engine) as session:
@@ -284,10 +292,10 @@ def tick(
     only: Iterable[str] | None = None,
 ) -> TickResult:
     """Sync the rules, check every rule (or ``only`` these), deliver: one pass as of ``now``."""
-    counts = _retrying(lambda s: sync_rules(s, rules, now), engine)
+    counts = in_transaction(lambda s: sync_rules(s, rules, now), engine)
     checks: list[CheckResult] = []
     for rule_id in sorted(only if only is not None else rules.policies):
         checks.append(
-            _retrying(partial(check_rule, rules=rules, rule_id=rule_id, now=now), engine)
+            in_transaction(partial(check_rule, rules=rules, rule_id=rule_id, now=now), engine)
         )
     return TickResult(now, counts, checks, deliver(engine, channel, now))

@@ -11,7 +11,8 @@ from tests.conftest import ROOT
 def test_prefect_yaml_is_generated_from_the_rules(seed_rules):
     expected = prefect_yaml(desired_deployments(seed_rules, "duly"))
     assert (ROOT / "prefect.yaml").read_text() == expected, (
-        "prefect.yaml is stale: run `duly deploy` (or regenerate it) after editing the rules")
+        "prefect.yaml is stale: run `duly deploy` (or regenerate it) after editing the rules"
+    )
 
 
 def test_prefect_yaml_has_one_deployment_per_rule_on_its_schedule(seed_rules):
