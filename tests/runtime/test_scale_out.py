@@ -17,7 +17,7 @@ from flows.db import make_engine
 from flows.outbox import MaildirOutbox
 from flows.serve import free_port, start_server, start_worker, stop, wait_healthy
 from models.tables import Delivery
-from tests.conftest import POSTGRES_URL, ROOT
+from tests.conftest import POSTGRES_URL
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ async def _run_all(names: list[str], at: str, timeout: float) -> list[object]:
 
 
 def test_two_workers_on_postgresql_deliver_every_message_once(
-    prefect_database, postgres_url, tmp_path, seed_rules
+    prefect_database, postgres_url, tmp_path, seed_rules, rules_dir
 ):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -77,7 +77,7 @@ def test_two_workers_on_postgresql_deliver_every_message_once(
                 app,
                 [
                     "deploy",
-                    str(ROOT / "rules"),
+                    str(rules_dir),
                     "--database",
                     postgres_url,
                     "--pool",
@@ -87,7 +87,7 @@ def test_two_workers_on_postgresql_deliver_every_message_once(
             )
             assert result.exit_code == 0, result.stderr
             env = {
-                "DULY_RULES": str(ROOT / "rules"),
+                "DULY_RULES": str(rules_dir),
                 "DULY_DATABASE_URL": postgres_url,
                 "DULY_OUTBOX": str(tmp_path / "outbox"),
             }

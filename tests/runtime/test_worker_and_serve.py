@@ -108,7 +108,7 @@ async def _paused(pool: str) -> tuple[bool, list[bool]]:
         return work_pool.is_paused, [d.paused for d in deployments]
 
 
-def test_duly_serve_runs_a_rule_and_stops_cleanly_on_sigterm(tmp_path):
+def test_duly_serve_runs_a_rule_and_stops_cleanly_on_sigterm(tmp_path, rules_dir):
     home, port = tmp_path / "prefect", free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {
@@ -126,7 +126,7 @@ def test_duly_serve_runs_a_rule_and_stops_cleanly_on_sigterm(tmp_path):
                 "-m",
                 "flows.cli",
                 "serve",
-                str(ROOT / "rules"),
+                str(rules_dir),
                 "--port",
                 str(port),
                 "--home",
