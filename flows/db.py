@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import delete, event
 from sqlalchemy.engine import Engine
@@ -19,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from models.agenda import STATES, AgendaItem, CommitmentStatus, commitment_steps
-from models.rules import RuleSet
+from models.rules import Commitment, RuleSet
 from models.tables import (
     AgendaRow,
     CommitmentRow,
@@ -175,6 +176,28 @@ def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
         yield values[i : i + size]
 
 
+def _commitment_values(c: Commitment, digest: str) -> dict[str, Any]:
+    """The columns of a commitment's row, from its resolved rule-file entry."""
+    window = c.due or c.starts
+    return {
+        "response_id": c.response_id,
+        "recommendation_id": f"{c.response_id}/{c.recommendation}",
+        "para": c.para,
+        "quote": c.quote,
+        "action": c.action,
+        "owner_id": c.owner,
+        "rule_id": c.rule,
+        "due": c.due.due if c.due else None,
+        "window_start": window.start if window else None,
+        "window_end": window.end if window else None,
+        "rrule": c.rrule,
+        "duration": c.duration.iso() if c.duration else None,
+        "after_uid": c.after,
+        "review": c.review,
+        "digest": digest,
+    }
+
+
 def sync_rules(session: Session, rules: RuleSet, now: datetime) -> dict[str, int]:
     """Write the rule set into the database and recompile the agenda of what changed.
 
@@ -224,34 +247,16 @@ def sync_rules(session: Session, rules: RuleSet, now: datetime) -> dict[str, int
         policy = rules.policies[c.rule]
         digest = f"{c.digest}:{policy.digest}"
         row = existing.get(uid)
-        if row is None:
-            row = CommitmentRow(
-                uid=uid,
-                response_id=c.response_id,
-                recommendation_id=f"{c.response_id}/{c.recommendation}",
-                para=c.para,
-                quote=c.quote,
-                action=c.action,
-                owner_id=c.owner,
-                rule_id=c.rule,
-            )
-            added += 1
-        elif row.digest == digest:
+        if row is not None and row.digest == digest:
             continue
+        values = _commitment_values(c, digest)
+        if row is None:
+            row = CommitmentRow(uid=uid, **values)
+            added += 1
         else:
+            for name, value in values.items():
+                setattr(row, name, value)
             changed += 1
-        row.recommendation_id = f"{c.response_id}/{c.recommendation}"
-        row.para, row.quote, row.action = c.para, c.quote, c.action
-        row.owner_id, row.rule_id = c.owner, c.rule
-        row.due = c.due.due if c.due else None
-        window = c.due or c.starts
-        row.window_start = window.start if window else None
-        row.window_end = window.end if window else None
-        row.rrule = c.rrule
-        row.duration = c.duration.iso() if c.duration else None
-        row.after_uid = c.after
-        row.review = c.review
-        row.digest = digest
         session.add(row)
         dirty.add(uid)
     removed = set(existing) - set(rules.commitments)
