@@ -104,7 +104,7 @@ def test_two_workers_on_postgresql_deliver_every_message_once(
         stop(server)
     assert [r.state.type.value for r in runs] == ["COMPLETED"] * 7
     split = [
-        (tmp_path / f"worker-{i}.log").read_text().count("submitting flow run") for i in (1, 2)
+        (tmp_path / f"worker-{i}.log").read_text().count("Beginning flow run") for i in (1, 2)
     ]
     received = [str(m["Message-ID"]) for m in MaildirOutbox(tmp_path / "outbox").messages()]
     engine = make_engine(postgres_url)
