@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, event
+from sqlalchemy import delete, event, insert, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, col, create_engine, select
@@ -29,7 +29,7 @@ from models.tables import (
     ResponseRow,
     StateChange,
     SyncMark,
-    agenda_row,
+    agenda_values,
 )
 
 __all__ = [
@@ -148,17 +148,47 @@ def write_agenda(
     if not uids:
         return 0
     uid_list = sorted(uids)
-    _drop_pending(session, uid_list)
-    handled: set[str] = set()
-    for chunk in _chunks(uid_list, 500):
-        handled.update(
-            session.exec(
-                select(AgendaRow.key).where(col(AgendaRow.commitment_uid).in_(chunk))
-            ).all()
-        )
-    items = [i for i in _compile(rules, uid_list, states, until) if i.key not in handled]
-    session.add_all([agenda_row(i) for i in items])
-    return len(items)
+    everything = uids >= set(rules.commitments)
+    if everything:  # one statement each, not one per chunk
+        session.execute(delete(AgendaRow).where(col(AgendaRow.status) == "pending"))
+        handled = set(session.exec(select(AgendaRow.key)).all())
+    else:
+        _drop_pending(session, uid_list)
+        handled = set()
+        for chunk in _chunks(uid_list, 500):
+            handled.update(
+                session.exec(
+                    select(AgendaRow.key).where(col(AgendaRow.commitment_uid).in_(chunk))
+                ).all()
+            )
+    rows = [agenda_values(i) for i in _compile(rules, uid_list, states, until)]
+    if handled:
+        rows = [r for r in rows if r["key"] not in handled]
+    _bulk_insert(session, AgendaRow, rows)
+    return len(rows)
+
+
+def _bulk_insert(session: Session, table: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """INSERT many rows with one executemany per 20,000, without building ORM objects."""
+    statement = insert(table.__table__)  # type: ignore[attr-defined]
+    connection = session.connection()
+    for start in range(0, len(rows), 20_000):
+        connection.execute(statement, rows[start : start + 20_000])
+
+
+def _upsert(session: Session, table: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """Insert the rows that are new, update those that differ, leave the rest alone."""
+    columns = table.__table__.columns  # type: ignore[attr-defined]
+    existing = {
+        row.id: dict(row._mapping) for row in session.connection().execute(select(*columns))
+    }
+    new = [r for r in rows if r["id"] not in existing]
+    changed = [
+        r for r in rows if r["id"] in existing and existing[r["id"]] != {**existing[r["id"]], **r}
+    ]
+    _bulk_insert(session, table, new)
+    if changed:  # ORM bulk UPDATE by primary key
+        session.execute(update(table), changed)
 
 
 def _drop_pending(session: Session, uids: list[str]) -> None:
@@ -207,58 +237,67 @@ def sync_rules(session: Session, rules: RuleSet, now: datetime) -> dict[str, int
     """
     if not rules.ok:
         raise ValueError("refusing to sync a rule set with errors")
-    for owner in rules.owners.values():
-        session.merge(
-            OwnerRow(
-                id=owner.id,
-                name=owner.name,
-                email=owner.email,
-                tags=list(owner.tags),
-                escalate_to=owner.escalate_to,
-            )
-        )
-    for response in rules.responses.values():
-        session.merge(
-            ResponseRow(
-                id=response.id,
-                title=response.title,
-                inspectorate=response.inspectorate,
-                inspection_period=response.inspection_period,
-                published=response.published,
-                source=response.source,
-            )
-        )
-        for rec in response.recommendations:
-            session.merge(
-                RecommendationRow(
-                    id=f"{response.id}/{rec.number}",
-                    response_id=response.id,
-                    number=rec.number,
-                    text=rec.text,
-                    status=rec.status,
-                    status_text=rec.status_text,
-                )
-            )
+    _upsert(
+        session,
+        OwnerRow,
+        [
+            {
+                "id": o.id,
+                "name": o.name,
+                "email": o.email,
+                "tags": list(o.tags),
+                "escalate_to": o.escalate_to,
+            }
+            for o in rules.owners.values()
+        ],
+    )
+    _upsert(
+        session,
+        ResponseRow,
+        [
+            {
+                "id": r.id,
+                "title": r.title,
+                "inspectorate": r.inspectorate,
+                "inspection_period": r.inspection_period,
+                "published": r.published,
+                "source": r.source,
+            }
+            for r in rules.responses.values()
+        ],
+    )
+    _upsert(
+        session,
+        RecommendationRow,
+        [
+            {
+                "id": f"{r.id}/{rec.number}",
+                "response_id": r.id,
+                "number": rec.number,
+                "text": rec.text,
+                "status": rec.status,
+                "status_text": rec.status_text,
+            }
+            for r in rules.responses.values()
+            for rec in r.recommendations
+        ],
+    )
     session.flush()
-    existing = {row.uid: row for row in session.exec(select(CommitmentRow)).all()}
-    added = changed = 0
-    dirty: set[str] = set()
+    existing = dict(session.exec(select(CommitmentRow.uid, CommitmentRow.digest)).all())
+    new_rows: list[dict[str, Any]] = []
+    changed_rows: list[dict[str, Any]] = []
     for uid, c in rules.commitments.items():
-        policy = rules.policies[c.rule]
-        digest = f"{c.digest}:{policy.digest}"
-        row = existing.get(uid)
-        if row is not None and row.digest == digest:
+        digest = f"{c.digest}:{rules.policies[c.rule].digest}"
+        known = existing.get(uid)
+        if known == digest:
             continue
-        values = _commitment_values(c, digest)
-        if row is None:
-            row = CommitmentRow(uid=uid, **values)
-            added += 1
-        else:
-            for name, value in values.items():
-                setattr(row, name, value)
-            changed += 1
-        session.add(row)
-        dirty.add(uid)
+        values = {"uid": uid, **_commitment_values(c, digest)}
+        (new_rows if known is None else changed_rows).append(values)
+    _bulk_insert(session, CommitmentRow, new_rows)
+    if changed_rows:  # ORM bulk UPDATE by primary key
+        session.execute(update(CommitmentRow), changed_rows)
+    added, changed = len(new_rows), len(changed_rows)
+    dirty = {r["uid"] for r in new_rows} | {r["uid"] for r in changed_rows}
     removed = set(existing) - set(rules.commitments)
     _drop_pending(session, sorted(removed))
     session.flush()

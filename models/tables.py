@@ -12,6 +12,7 @@ Defining tables is not I/O; creating them is done by ``flows.db``.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import Column, Index, UniqueConstraint, text
 from sqlalchemy.types import JSON
@@ -28,7 +29,7 @@ __all__ = [
     "ResponseRow",
     "StateChange",
     "SyncMark",
-    "agenda_row",
+    "agenda_values",
 ]
 
 
@@ -178,16 +179,19 @@ class SyncMark(SQLModel, table=True):
     value: datetime
 
 
-def agenda_row(item: AgendaItem) -> AgendaRow:
-    return AgendaRow(
-        key=item.key,
-        commitment_uid=item.commitment,
-        rule_id=item.rule,
-        step=item.step,
-        occurrence=item.occurrence,
-        at=item.at,
-        expires=item.expires,
-        recipient=item.recipient,
-        reason=item.reason,
-        template=item.template,
-    )
+def agenda_values(item: AgendaItem) -> dict[str, Any]:
+    """The column values of an agenda step's row (for bulk inserts)."""
+    return {
+        "key": item.key,
+        "commitment_uid": item.commitment,
+        "rule_id": item.rule,
+        "step": item.step,
+        "occurrence": item.occurrence,
+        "at": item.at,
+        "expires": item.expires,
+        "recipient": item.recipient,
+        "reason": item.reason,
+        "template": item.template,
+        "status": "pending",
+        "note": None,
+    }
