@@ -86,12 +86,23 @@ def _print_problems(problems: Iterable[Problem]) -> None:
 
 
 @app.command()
-def validate(paths: RulePaths = None) -> None:
+def validate(
+    paths: RulePaths = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Also fail on accepted recommendations that have no dated commitment and no "
+            "'undated: <reason>' (the no-date flags of a draft from duly ingest).",
+        ),
+    ] = False,
+) -> None:
     """Check rule files and report every problem as path:line:col: message."""
     rules = _load(paths)
-    _print_problems(rules.problems)
-    summary = summarise(rules.problems, rules.files)
-    if not rules.ok:
+    problems = [*rules.problems, *(rules.strict_problems if strict else [])]
+    _print_problems(problems)
+    summary = summarise(problems, rules.files)
+    if not rules.ok or (strict and rules.strict_problems):
         exit_with_error(f"{summary}; nothing was changed.")
     _stdout().print(
         f"{summary}: {len(rules.policies)} rules, {len(rules.owners)} owners, "
@@ -515,6 +526,231 @@ def _absolute(url: str) -> str:
         if name and name != ":memory:":
             return f"sqlite:///{Path(name).resolve()}"
     return url
+
+
+# --------------------------------------------------------------------------------------
+# Documents in, rules out: duly ingest and duly ingest-eval
+# --------------------------------------------------------------------------------------
+
+
+@app.command()
+def ingest(
+    document: Annotated[
+        Path, typer.Argument(help="The response document: .txt, .md, .docx or .html.")
+    ],
+    published: Annotated[
+        str | None,
+        typer.Option(
+            help="Publication date (YYYY-MM-DD): the reference for 'by February' or "
+            "'over the next 12 months'. Default: the date the document states."
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the draft here, e.g. rules/responses/NAME.yaml (NAME becomes the "
+            "response id). Default: print it.",
+        ),
+    ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain", help="Show the sentence each item came from, the words read highlighted."
+        ),
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
+    rules_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules",
+            help="Folder holding policies.yaml and owners.yaml to check the draft with "
+            "(default: found above OUTPUT, else DULY_RULES or rules/).",
+        ),
+    ] = None,
+) -> None:
+    """Draft a rule file from a published response: recommendations, statuses, promises.
+
+    Every commitment cites its paragraph and quotes its sentence; doubtful readings
+    are marked review: true, owners are left 'unassigned', and accepted
+    recommendations with no dated commitment are flagged no-date.
+    """
+    import re
+
+    from flows.ingest import UnreadableDocument, check, read_document, render, summary_lines
+    from models.ingest import IngestError, ingest_text
+
+    reference = None
+    if published is not None:
+        try:
+            reference = date.fromisoformat(published)
+        except ValueError:
+            exit_with_error(f"--published: expected a date like 2018-01-30, got {published!r}", 2)
+    if not document.is_file():
+        exit_with_error(f"{document}: no such file")
+    if output is not None and output.exists() and not force:
+        exit_with_error(f"{output} exists; pass --force to overwrite it")
+    try:
+        text = read_document(document)
+    except (OSError, UnreadableDocument, ValueError) as exc:
+        exit_with_error(f"cannot read {document}: {exc}")
+    stem = output.stem if output is not None else ""
+    try:
+        draft = ingest_text(
+            text,
+            published=reference,
+            source=document.name,
+            response_id=stem if re.fullmatch(r"[a-z0-9][a-z0-9-]*", stem) else None,
+        )
+    except IngestError as exc:
+        exit_with_error(f"{document}: {exc}")
+    yaml_text = render(draft)
+    shown = str(output) if output is not None else f"{draft.response_id}.yaml"
+    rules, found = check(yaml_text, shown, _ingest_rules_dir(rules_dir, output))
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(yaml_text, encoding="utf-8")
+        console = _stdout()
+    else:
+        sys.stdout.write(yaml_text)
+        console = Console(stderr=True, highlight=False, soft_wrap=True)
+    if explain:
+        _explain(console, draft)
+    for line in summary_lines(draft):
+        console.print(line, markup=False)
+    _print_problems(rules.errors)
+    warnings = len(rules.warnings)
+    checked = (
+        "passes duly validate" if found else "passes the rule-file checks (no policies found)"
+    )
+    verdict = (
+        f"{checked} ({warnings} warnings: owners unassigned, series with no first date)"
+        if rules.ok
+        else f"fails duly validate: {len(rules.errors)} errors (a bug in duly ingest)"
+    )
+    where = f"wrote {output}" if output is not None else "draft"
+    console.print(f"{where}: {verdict}.", markup=False)
+    if not rules.ok:
+        raise typer.Exit(1)
+
+
+def _ingest_rules_dir(given: Path | None, output: Path | None) -> Path | None:
+    """Where policies.yaml and owners.yaml are: given, above the output, or the default."""
+    from flows.rulefiles import DEFAULT_RULES
+
+    if given is not None:
+        return given
+    if output is not None:
+        for parent in list(output.resolve().parents)[:3]:
+            if (parent / "policies.yaml").is_file():
+                return parent
+    return DEFAULT_RULES if (DEFAULT_RULES / "policies.yaml").is_file() else None
+
+
+def _explain(console: Console, draft: Any) -> None:
+    """Each item with the sentence it came from, the words read highlighted."""
+    from rich.text import Text
+
+    items = draft.items
+    plain = console.color_system is None
+    for rec in draft.recommendations:
+        status = (rec.status or "no status found").replace("_", " ")
+        console.print(Text(f"rec {rec.number} ({status})", style="bold"))
+        for item in rec.items:
+            value = ""
+            if item.due is not None:
+                value = f"due {item.due.end.isoformat()}"
+            if item.starts is not None:
+                value += f" starts {item.starts.start.isoformat()}"
+            if item.rrule:
+                value += f" {item.rrule}"
+            if item.duration is not None:
+                value += f" {item.duration.iso()}"
+            if item.after is not None:
+                value += f" after {items[item.after].id}"
+            head = Text(f"  §{item.para} ")
+            head.append(item.kind, style="cyan")
+            head.append(f" {value.strip()}  -> {item.id if item.held is None else 'held back'}")
+            if item.review:
+                head.append("  review", style="yellow")
+            console.print(head)
+            body = Text("    ")
+            start = 0
+            for s, e in sorted(item.marks):
+                body.append(item.quote[start:s])
+                word = item.quote[s:e]
+                body.append(f"[{word}]" if plain else word, style="bold black on yellow")
+                start = e
+            body.append(item.quote[start:])
+            console.print(body)
+            console.print(
+                Text(
+                    f"    {item.note}" + (f"; held: {item.held}" if item.held else ""), style="dim"
+                )
+            )
+
+
+@app.command("ingest-eval")
+def ingest_eval(
+    golds: Annotated[
+        list[Path],
+        typer.Argument(help="Gold files (*.gold.yaml); each names the document beside it."),
+    ],
+    baseline: Annotated[
+        bool,
+        typer.Option(
+            "--baseline/--no-baseline",
+            help="Also score dateparser.search.search_dates on the same sentences.",
+        ),
+    ] = True,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also list the baseline's misses.")
+    ] = False,
+) -> None:
+    """Score duly ingest against hand-labelled gold files, with a generic date parser as baseline.
+
+    Status accuracy; commitment recall and precision (same paragraph, same kind;
+    uncertain gold items are optional); exact dates (due and window, RRULE, duration).
+    """
+    from flows.ingest import UnreadableDocument, evaluate
+    from models.ingest import IngestError
+    from models.ingest_eval import total
+
+    console = _stdout()
+    results = []
+    for path in golds:
+        try:
+            results.append(evaluate(path, baseline=baseline))
+        except (OSError, ValueError, KeyError, UnreadableDocument, IngestError) as exc:
+            exit_with_error(f"{path}: {exc}")
+    width = max(len(r.name) for r in results) if results else 5
+    ours = total([r.ours for r in results], "all")
+    console.print("duly ingest", markup=False)
+    for r in results:
+        console.print(f"  {r.name:<{width}}  {r.ours.line()}", markup=False)
+    console.print(f"  {'all':<{width}}  {ours.line()}", markup=False)
+    base = None
+    if baseline:
+        base = total([r.baseline for r in results if r.baseline is not None], "all")
+        console.print(
+            "baseline: dateparser.search.search_dates on the same sentences (every date it "
+            "finds read as a deadline due that day; statuses not read)",
+            markup=False,
+        )
+        for r in results:
+            if r.baseline is not None:
+                console.print(
+                    f"  {r.name:<{width}}  {r.baseline.line(statuses=False)}", markup=False
+                )
+        console.print(f"  {'all':<{width}}  {base.line(statuses=False)}", markup=False)
+    console.print(f"misses ({len(ours.misses)}):", markup=False)
+    for miss in ours.misses:
+        console.print(f"  {miss}", markup=False)
+    if base is not None and verbose:
+        console.print(f"baseline misses ({len(base.misses)}):", markup=False)
+        for miss in base.misses:
+            console.print(f"  {miss}", markup=False)
 
 
 def main() -> None:

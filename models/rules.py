@@ -159,12 +159,22 @@ class RecommendationSpec(_Strict):
     text: str
     status: Status
     status_text: str | None = None
+    # Why an accepted recommendation has no dated commitment (the response gave none);
+    # without it, `duly validate --strict` fails on such a recommendation.
+    undated: str | None = None
     commitments: list[CommitmentSpec] = Field(default_factory=list)
 
     @field_validator("number", mode="before")
     @classmethod
     def _number(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("undated")
+    @classmethod
+    def _reason(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("undated: needs a reason, e.g. 'the response gives no date'")
+        return value
 
 
 class ResponseMeta(_Strict):
@@ -273,6 +283,7 @@ class Recommendation:
     status: Status
     status_text: str | None
     commitments: tuple[str, ...]  # uids
+    undated: str | None = None
 
 
 @dataclass(frozen=True)
@@ -297,6 +308,9 @@ class RuleSet:
     commitments: dict[str, Commitment] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     files: int = 0
+    # Errors only `duly validate --strict` reports: accepted recommendations with no
+    # commitment and no `undated:` reason (the vague promises an inspectorate complains of).
+    strict_problems: list[Problem] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Problem]:
@@ -683,6 +697,7 @@ class _Builder:
     def __init__(self) -> None:
         self.rules = RuleSet()
         self.problems: list[Problem] = []
+        self.strict_problems: list[Problem] = []
         self._policy_docs: list[tuple[_Doc, PoliciesFile]] = []
         self._owner_docs: list[tuple[_Doc, OwnersFile]] = []
         self._response_docs: list[tuple[_Doc, ResponseFile]] = []
@@ -1014,6 +1029,7 @@ class _Builder:
             if made is not None:
                 resolved[cid] = made
         self._check_cycles(doc, specs, locs)
+        self._check_undated(doc, spec)
         if self._error_count() != before:
             return
         recommendations = tuple(
@@ -1023,6 +1039,7 @@ class _Builder:
                 rec.status,
                 rec.status_text,
                 tuple(f"{meta.id}/{c.id}" for c in rec.commitments),
+                rec.undated,
             )
             for rec in spec.recommendations
         )
@@ -1038,6 +1055,27 @@ class _Builder:
         )
         for made in resolved.values():
             self.rules.commitments[made.uid] = made
+
+    def _check_undated(self, doc: _Doc, spec: ResponseFile) -> None:
+        """An accepted recommendation needs a commitment, or a reason why it has none.
+
+        Reported only by ``duly validate --strict``: a draft from ``duly ingest``
+        flags such recommendations (``no-date``) until an admin adds a date or
+        writes ``undated: <reason>``.
+        """
+        for r, rec in enumerate(spec.recommendations):
+            if rec.status == "not_accepted" or rec.commitments or rec.undated:
+                continue
+            status = rec.status.replace("_", " ")
+            self.strict_problems.append(
+                doc.problem(
+                    ["recommendations", r, "number"],
+                    f"recommendation {rec.number} is {status} but has no dated commitment",
+                    "add a commitment with a date, or undated: <reason> if the response "
+                    "gives none",
+                    key=True,
+                )
+            )
 
     def _commitment(
         self,
@@ -1254,6 +1292,7 @@ class _Builder:
         self.build_owners()
         self.build_responses()
         self.rules.problems = sorted(set(self.problems))
+        self.rules.strict_problems = sorted(set(self.strict_problems))
         return self.rules
 
 
