@@ -96,10 +96,12 @@ def create_schema(engine: Engine, attempts: int = 3) -> None:
             time.sleep(0.2 * (attempt + 1))
 
 
-def read_states(session: Session) -> dict[str, CommitmentStatus]:
-    rows = session.exec(
-        select(CommitmentRow.uid, CommitmentRow.state, CommitmentRow.state_since)
-    ).all()
+def read_states(session: Session, uids: set[str] | None = None) -> dict[str, CommitmentStatus]:
+    """Every commitment's state (or only those of ``uids``)."""
+    statement = select(CommitmentRow.uid, CommitmentRow.state, CommitmentRow.state_since)
+    if uids is not None:
+        statement = statement.where(col(CommitmentRow.uid).in_(sorted(uids)))
+    rows = session.exec(statement).all()
     return {uid: CommitmentStatus(state, since) for uid, state, since in rows}
 
 
@@ -148,7 +150,7 @@ def write_agenda(
     if not uids:
         return 0
     uid_list = sorted(uids)
-    everything = uids >= set(rules.commitments)
+    everything = len(uids) >= len(rules.commitments) and uids >= set(rules.commitments)
     if everything:  # one statement each, not one per chunk
         session.execute(delete(AgendaRow).where(col(AgendaRow.status) == "pending"))
         handled = set(session.exec(select(AgendaRow.key)).all())
@@ -344,10 +346,13 @@ def set_state(
     )
     session.flush()
     until, extended = agenda_horizon(session, now)
-    affected = {uid} | {c.uid for c in rules.commitments.values() if c.after == uid}
+    affected = {uid, *rules.dependents(uid)}
     if extended:
         affected = set(rules.commitments)
-    return write_agenda(session, rules, affected, read_states(session), until)
+        return write_agenda(session, rules, affected, read_states(session), until)
+    # only the states these agendas depend on: their own and their predecessors'
+    wanted = affected | {a for u in affected if (a := rules.commitments[u].after) is not None}
+    return write_agenda(session, rules, affected, read_states(session, wanted), until)
 
 
 def due_items(session: Session, rule_id: str, now: datetime) -> list[AgendaRow]:

@@ -324,6 +324,17 @@ class RuleSet:
     def ok(self) -> bool:
         return not self.errors
 
+    def dependents(self, uid: str) -> list[str]:
+        """The commitments whose ``after:`` names ``uid`` (an index, built once)."""
+        index = self.__dict__.get("_dependents")
+        if index is None:
+            index = {}
+            for c in self.commitments.values():
+                if c.after is not None:
+                    index.setdefault(c.after, []).append(c.uid)
+            self.__dict__["_dependents"] = index
+        return list(index.get(uid, ()))
+
     def resolve(self, ref: str) -> str:
         """The uid of the commitment ``ref`` names: a uid, or an id unique across responses.
 

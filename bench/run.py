@@ -1,0 +1,348 @@
+"""duly against its peers, side by side in one run: Remind, and the naive Prefect design.
+
+    bench/run [--n 100000] [--repeat 5]
+
+Each figure is printed as duly, the peer and the ratio (duly / peer), medians of
+alternated repetitions, and written to bench/results.json. Heavy measurements run
+in child processes (``python bench/run.py child ...``) so each has its own peak RSS.
+
+- tick: select everything due at an instant and enqueue it (every rule's check),
+  against Remind evaluating the same deadlines for the same date.
+- compile: build the whole agenda from scratch (sync into an empty database),
+  against the same Remind run; commitments per second.
+- incremental: edit one rule's lead times; mark 1% of commitments done. Against a
+  full compile.
+- naive: one Prefect task per commitment at 1,000, extrapolated to N, against duly's
+  tick at the same N.
+- cold start: `duly --help` and `duly validate rules/` against `import sqlmodel`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+TICK_AT = datetime(2021, 3, 29, 8, 0, tzinfo=UTC)  # a Monday morning, 09:00 London
+
+
+def _rss_mb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+# -- children: one measurement each, printed as JSON --------------------------------------
+
+
+def child_compile(n: int, url: str) -> dict[str, float]:
+    from sqlmodel import Session
+
+    from bench.portfolio import synthetic_rules
+    from flows.db import create_schema, make_engine, sync_rules
+
+    rules = synthetic_rules(n)
+    engine = make_engine(url)
+    create_schema(engine)
+    start = time.perf_counter()
+    with Session(engine) as session:
+        counts = sync_rules(session, rules, TICK_AT)
+        session.commit()
+    return {
+        "seconds": time.perf_counter() - start,
+        "rss_mb": _rss_mb(),
+        "agenda_rows": counts["agenda"],
+    }
+
+
+def child_tick(n: int, url: str, at: str = "", commit: str = "") -> dict[str, float]:
+    from sqlmodel import Session
+
+    from bench.portfolio import synthetic_rules
+    from flows.db import make_engine
+    from flows.tick import check_rule
+
+    rules = synthetic_rules(n)
+    engine = make_engine(url)
+    instant = datetime.fromisoformat(at) if at else TICK_AT
+    start = time.perf_counter()
+    due = enqueued = 0
+    with Session(engine) as session:
+        for rule_id in sorted(rules.policies):
+            result = check_rule(session, rules, rule_id, instant)
+            due, enqueued = due + result.due, enqueued + result.enqueued
+        if commit:
+            session.commit()
+        else:
+            session.rollback()  # measure the same tick every repetition
+    return {
+        "seconds": time.perf_counter() - start,
+        "rss_mb": _rss_mb(),
+        "due": due,
+        "enqueued": enqueued,
+    }
+
+
+def child_incremental(n: int, url: str) -> dict[str, float]:
+    import dataclasses
+
+    from sqlmodel import Session
+
+    from bench.portfolio import synthetic_rules
+    from flows.db import make_engine, set_state, sync_rules
+
+    rules = synthetic_rules(n)
+    engine = make_engine(url)
+    policy = rules.policies["review-annually"]
+    rules.policies["review-annually"] = dataclasses.replace(
+        policy, remind_before=(21, 7, 0), digest=policy.digest + "-edited"
+    )
+    start = time.perf_counter()
+    with Session(engine) as session:
+        counts = sync_rules(session, rules, TICK_AT)
+        session.rollback()
+    edit = time.perf_counter() - start
+    uids = [u for u in list(rules.commitments)[::100]]
+    start = time.perf_counter()
+    with Session(engine) as session:
+        for uid in uids:
+            set_state(session, rules, uid, "done", who="bench", why="bench", now=TICK_AT)
+        session.rollback()
+    return {
+        "edit_rule_seconds": edit,
+        "edited": counts["changed"],
+        "mark_done_seconds": time.perf_counter() - start,
+        "marked": len(uids),
+    }
+
+
+def child_naive(n: int) -> dict[str, float]:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    from prefect import flow, task
+
+    from bench.portfolio import synthetic_rules
+    from models.agenda import CommitmentStatus, commitment_steps
+
+    rules = synthetic_rules(n)
+    commitments = list(rules.commitments.values())
+
+    @task
+    def check_one(uid: str) -> int:
+        c = rules.commitments[uid]
+        return sum(
+            1
+            for i in commitment_steps(
+                rules, c, CommitmentStatus(), {}, date(2021, 3, 28), date(2021, 3, 30)
+            )
+            if i.at <= TICK_AT
+        )
+
+    @flow
+    def naive(uids: list[str]) -> int:
+        return sum(f.result() for f in check_one.map(uids))
+
+    naive([c.uid for c in commitments[:10]])  # start-up (temporary server) not counted
+    start = time.perf_counter()
+    naive([c.uid for c in commitments])
+    return {"seconds": time.perf_counter() - start}
+
+
+# -- the parent: alternate, take medians, print the table ---------------------------------
+
+
+def _child(*args: str) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, __file__, "child", *args], cwd=ROOT, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise SystemExit(f"bench child {' '.join(args)} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _remind(path: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        ["remind", "-q", str(path), TICK_AT.strftime("%Y-%m-%d")], check=True, capture_output=True
+    )
+    return time.perf_counter() - start
+
+
+def _ensure_remind() -> None:
+    if shutil.which("remind"):
+        return
+    print("remind is not installed: installing it with apt-get (Debian package remind)")
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "remind"], check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="duly against Remind and naive Prefect")
+    parser.add_argument("--n", type=int, default=100_000, help="the largest portfolio")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    _ensure_remind()
+    from bench.portfolio import remind_file, synthetic_rules
+
+    sizes = [s for s in (10_000, 100_000, 1_000_000) if s <= args.n] or [args.n]
+    rows: list[dict[str, object]] = []
+    work = Path(tempfile.mkdtemp(prefix="duly-bench-"))
+    try:
+        for n in sizes:
+            url = f"sqlite:///{work / f'duly-{n}.db'}"
+            reminders = work / f"deadlines-{n}.rem"
+            remind_file(synthetic_rules(n), reminders)
+            compiled = _child("compile", str(n), url)
+            # the day before, a tick catches up on everything since 2018 (not measured):
+            # what is measured is a steady day's tick
+            _child("tick", str(n), url, "2021-03-26T09:00:00+00:00", "commit")
+            ticks, remind_times = [], []
+            for _ in range(args.repeat):  # alternated, A B A B ...
+                ticks.append(_child("tick", str(n), url))
+                remind_times.append(_remind(reminders))
+            tick = statistics.median(t["seconds"] for t in ticks)
+            remind = statistics.median(remind_times)
+            rows.append(
+                {
+                    "n": n,
+                    "figure": "tick",
+                    "duly_s": tick,
+                    "peer": "remind",
+                    "peer_s": remind,
+                    "ratio": tick / remind,
+                    "note": f"{ticks[0]['due']:.0f} due, rss {ticks[0]['rss_mb']} MB",
+                }
+            )
+            rows.append(
+                {
+                    "n": n,
+                    "figure": "compile",
+                    "duly_s": compiled["seconds"],
+                    "peer": "remind",
+                    "peer_s": remind,
+                    "ratio": compiled["seconds"] / remind,
+                    "note": f"{n / compiled['seconds']:,.0f} commitments/s, "
+                    f"{compiled['agenda_rows']:,.0f} rows, "
+                    f"rss {compiled['rss_mb']} MB",
+                }
+            )
+            inc = _child("incremental", str(n), url)
+            rows.append(
+                {
+                    "n": n,
+                    "figure": "incremental: edit a rule",
+                    "duly_s": inc["edit_rule_seconds"],
+                    "peer": "full compile",
+                    "peer_s": compiled["seconds"],
+                    "ratio": inc["edit_rule_seconds"] / compiled["seconds"],
+                    "note": f"{inc['edited']:.0f} commitments recompiled",
+                }
+            )
+            rows.append(
+                {
+                    "n": n,
+                    "figure": "incremental: 1% done",
+                    "duly_s": inc["mark_done_seconds"],
+                    "peer": "full compile",
+                    "peer_s": compiled["seconds"],
+                    "ratio": inc["mark_done_seconds"] / compiled["seconds"],
+                    "note": f"{inc['marked']:.0f} marked done one by one",
+                }
+            )
+            if n == 1_000 or n == sizes[0]:
+                naive = _child("naive", "1000")
+                naive_n = naive["seconds"] / 1_000 * n
+                rows.append(
+                    {
+                        "n": n,
+                        "figure": "naive (task per commitment)",
+                        "duly_s": tick,
+                        "peer": "prefect tasks",
+                        "peer_s": naive_n,
+                        "ratio": naive_n / tick,
+                        "note": f"{naive['seconds'] / 1000 * 1e3:.1f} ms per task, "
+                        "extrapolated from 1,000; ratio = naive / duly",
+                    }
+                )
+        from bench.startup import COMMANDS, once
+
+        for command in COMMANDS.values():
+            once(command)
+        cold = {
+            name: statistics.median(once(c) for _ in range(args.repeat))
+            for name, c in COMMANDS.items()
+        }
+        base = cold["import sqlmodel"]
+        for name in ("duly --help", "duly validate rules/"):
+            rows.append(
+                {
+                    "n": None,
+                    "figure": f"cold start: {name}",
+                    "duly_s": cold[name],
+                    "peer": "import sqlmodel",
+                    "peer_s": base,
+                    "ratio": cold[name] / base,
+                    "note": f"budget 1.5 x + 0.5 s = {1.5 * base + 0.5:.2f} s",
+                }
+            )
+        rows.append(
+            {
+                "n": None,
+                "figure": "delivery (10,000 via SMTP)",
+                "duly_s": None,
+                "peer": "smtplib",
+                "peer_s": None,
+                "ratio": None,
+                "note": "not measured: duly has no SMTP channel yet (issue 4)",
+            }
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    _print(rows)
+    result = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+        "rows": rows,
+    }
+    (ROOT / "bench" / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _print(rows: list[dict[str, object]]) -> None:
+    def fmt(value: object) -> str:
+        return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    print(
+        f"{'N':>9}  {'figure':<30} {'duly s':>9}  {'peer':<15} {'peer s':>9}  {'ratio':>9}  note"
+    )
+    for r in rows:
+        n = "" if r["n"] is None else f"{r['n']:,}"
+        print(
+            f"{n:>9}  {r['figure']!s:<30} {fmt(r['duly_s']):>9}  {r['peer']!s:<15} "
+            f"{fmt(r['peer_s']):>9}  {fmt(r['ratio']):>9}  {r['note']}"
+        )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "child":
+        kind, rest = sys.argv[2], sys.argv[3:]
+        function = {
+            "compile": child_compile,
+            "tick": child_tick,
+            "incremental": child_incremental,
+            "naive": child_naive,
+        }[kind]
+        values: list[object] = [int(rest[0]), *rest[1:]]
+        print(json.dumps(function(*values)))  # type: ignore[operator]
+    else:
+        main()
