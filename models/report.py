@@ -210,6 +210,7 @@ class CommitmentView:
     rag_reason: str
     due: date | None  # the target date (see the module's doc)
     due_text: str  # the period as the document wrote it, or ""
+    target_note: str  # how the target date was found: "April 2018", "next; annually", ...
     window_start: date | None
     window_end: date | None
     completed: date | None  # the day it was done, when it is done
@@ -428,6 +429,7 @@ class _Target:
     window_end: date | None = None
     waiting_for: str | None = None
     red_possible: bool = True
+    note: str = ""  # how the target date was found, for a reader
 
 
 class _Reporter:
@@ -477,7 +479,8 @@ class _Reporter:
             if c.due is None:
                 return _Target(waiting_for=waiting)
             due = c.due.due
-            return _Target(due, self._lead_start(policy, due), c.due.start, c.due.end, waiting)
+            lead = self._lead_start(policy, due)
+            return _Target(due, lead, c.due.start, c.due.end, waiting, note=c.due.text)
         if kind == "start":
             if c.starts is None:
                 return _Target(waiting_for=waiting)
@@ -488,13 +491,16 @@ class _Reporter:
                 window.start,
                 window.end,
                 waiting,
+                note=f"to begin in {window.text}" if window.text else "",
             )
         if kind == "duration":
             begin = c.starts.start if c.starts is not None else live
             if begin is None or c.duration is None:
                 return _Target(waiting_for=waiting)
             finish = c.duration.after(begin, policy.working_calendar)
-            return _Target(finish, self._lead_start(policy, finish), begin, finish, waiting)
+            lead = self._lead_start(policy, finish)
+            note = f"{c.duration.text or c.duration.iso()} from {begin.isoformat()}"
+            return _Target(finish, lead, begin, finish, waiting, note=note)
         if kind == "recurring":
             if live is None or not c.rrule:
                 return _Target(waiting_for=waiting)
@@ -511,14 +517,18 @@ class _Reporter:
                 series.anchor,
                 None,
                 red_possible=False,
+                note=f"next; {c.recurrence}",
             )
         # dependency: possible from `live`; escalated `escalate_after` days later
         if live is None:
             return _Target(waiting_for=waiting)
         escalates: date | None = None
+        note = ""
         if policy.escalate_after is not None:
             escalates = self._shift(policy, live, policy.escalate_after)
-        return _Target(escalates, live, live, escalates)
+            unit = "working day" if policy.days == "working" else "day"
+            note = f"{_days(policy.escalate_after, unit)} after it could begin, {live.isoformat()}"
+        return _Target(escalates, live, live, escalates, note=note)
 
     # -- one commitment -----------------------------------------------------------------
     def commitment(self, c: Commitment, rec: Recommendation) -> CommitmentView:
@@ -561,6 +571,7 @@ class _Reporter:
             rag_reason=reason,
             due=target.due,
             due_text=period.text if period is not None else "",
+            target_note=target.note,
             window_start=target.window_start,
             window_end=target.window_end,
             completed=since_day if state == "done" else None,
@@ -632,7 +643,8 @@ class _Reporter:
             progress = "Implemented"
         else:
             progress = "Work in progress"
-        dues = [v.due for v in live if v.due is not None]
+        # a recurring series has no end: its next occurrence is not the recommendation's target
+        dues = [v.due for v in live if v.due is not None and v.kind != "recurring"]
         return RecommendationView(
             number=rec.number,
             text=rec.text,
