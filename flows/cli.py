@@ -753,6 +753,9 @@ def ingest_eval(
             console.print(f"  {miss}", markup=False)
 
 
+from flows import cli_report  # noqa: E402,F401  (registers report, dashboard)
+
+
 def main() -> None:
     app()
 
