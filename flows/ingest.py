@@ -432,9 +432,7 @@ def _rule_of_rrule(rrule: str) -> str:
 
 
 def _period_text(item: Item, period: Period, published: date) -> str:
-    words = item.words
-    for start, end in item.marks[1:]:  # "from November" given to a recurring duty
-        words = item.quote[start:end]
+    words = item.starts_words if period is item.starts else item.words
     return written_period(period, words, published, item.relative)
 
 

@@ -87,6 +87,7 @@ RECURRING_RULES: dict[str, str] = {
 POLICY_DURATION = Span(months=3)
 UNASSIGNED = "unassigned"
 VAGUE_REASON = "no date or owner given"
+PER_CASE = "a per-case time limit, counted from each case's own event"
 REVIEW_BELOW = 0.7  # a confidence under this sets review: true
 
 
@@ -124,6 +125,7 @@ class Item:
     starts: Period | None = None
     rrule: str | None = None
     every_words: str | None = None
+    starts_words: str = ""  # the words ``starts`` was read from
     duration: Span | None = None
     after: int | None = None
     confidence: float = 0.8
@@ -297,6 +299,7 @@ class _Block:
     rec_label: str | None = None  # "3" from "Recommendation 3:" or "R3."
     heading: bool = False
     bullet: bool = False
+    bold: bool = False  # printed in bold (markdown **), as recommendations often are
 
 
 _SKIP_LINE = re.compile(
@@ -322,16 +325,17 @@ _TERMINATOR = re.compile(
 )
 
 
-def _clean(line: str) -> tuple[str, bool, bool]:
-    """A raw line without markdown: (text, was a heading, was a bullet)."""
+def _clean(line: str) -> tuple[str, bool, bool, bool]:
+    """A raw line without markdown: (text, was a heading, was a bullet, was bold)."""
     text = _TAGS.sub("", line).replace("\u00a0", " ")
     text = re.sub(r"[\u2028\u2029\u0085\t]", " ", text).strip()
     heading = bool(_HEADING.match(text))
     text = _HEADING.sub("", text)
     bullet = bool(_BULLET.match(text)) and not text.startswith("**")
     text = _BULLET.sub("", text) if bullet else text
+    bold = text.startswith("**") or text.rstrip(" .").endswith("**")
     text = text.replace("*", "").replace("__", "")
-    return " ".join(text.split()), heading, bullet
+    return " ".join(text.split()), heading, bullet, bold
 
 
 def _blocks(text: str) -> list[_Block]:
@@ -352,7 +356,7 @@ def _blocks(text: str) -> list[_Block]:
             continue
         if _SKIP_LINE.match(raw):
             continue
-        cleaned, heading, bullet = _clean(raw)
+        cleaned, heading, bullet, bold = _clean(raw)
         if not cleaned:
             continue
         rec = _REC_LABEL.match(cleaned)
@@ -366,7 +370,7 @@ def _blocks(text: str) -> list[_Block]:
                 blank, wrapped = False, len(cleaned) >= 50 and not cleaned.endswith(":")
                 continue
         wrapped = len(cleaned) >= 50 and not cleaned.endswith(":")
-        block = _Block(cleaned, n, heading=heading, bullet=bullet)
+        block = _Block(cleaned, n, heading=heading, bullet=bullet, bold=bold)
         if rec is not None:
             block.rec_label = rec["n"] or rec["r"]
             block.text = cleaned[rec.end() :].strip()
@@ -420,17 +424,25 @@ def _structure(blocks: Sequence[_Block]) -> _Structure:
             out.append(r)
         return list(reversed(out))
 
+    # "Recommendation 3:" anywhere means bare numbers ("3.") are lists, not recommendations
+    named = any(b.rec_label is not None for b in blocks)
+    list_item = 0  # the last number of a numbered list inside the current response
     for block in blocks:
         if phase == "end":
             break
         number = block.rec_label
-        if number is None and block.label is not None and block.label.isdigit():
+        if number is None and block.label is not None and block.label.isdigit() and not named:
+            n = int(block.label)
             expected = int(recs[-1].number) + 1 if recs and recs[-1].number.isdigit() else 1
-            first_ok = not recs and (block.heading or int(block.label) == 1)
-            if (int(block.label) == expected or first_ok) and _looks_like_recommendation(
-                block.text
-            ):
-                number = block.label
+            first_ok = not recs and (block.heading or n == 1)
+            in_list = phase == "response" and list_item and n == list_item + 1
+            in_list = in_list and not (block.heading or block.bold)
+            if (n == expected or first_ok) and not in_list:
+                number = block.label if _looks_like_recommendation(block.text) else None
+            if number is None and phase == "response":
+                list_item = n
+        if number is not None:
+            list_item = 0
         if number is not None and (not recs or number not in {r.number for r in recs}):
             recs.append(RecommendationDraft(number, "", line=block.line))
             phase, para_label = "text", None
@@ -481,8 +493,9 @@ def _structure(blocks: Sequence[_Block]) -> _Structure:
 # -- header: title, inspectorate, inspection period, publication date -------------------
 
 _TITLE = re.compile(
-    r"(?:^|['\u2018\u201c\"])(?P<t>(?:An?\s+|The\s+)?(?:(?:thematic|rapid|short[- ]notice|"
-    r"unannounced|re-?)\s*)?(?:inspection|review|investigation|report)\s+(?:of|into|on)\s.+)",
+    r"(?:^|\b(?:to|on|of)\s+(?:the\s+report\s+)?|['\u2018\u201c\"])"
+    r"(?P<t>(?:An?\s+|The\s+)?(?:(?:thematic|rapid|short[- ]notice|unannounced|re-?)\s*)?"
+    r"(?:inspection|review|investigation|report)\s+(?:of|into|on)\s.+)",
     re.IGNORECASE,
 )
 _ICIBI = "Independent Chief Inspector of Borders and Immigration"
@@ -504,8 +517,9 @@ def _title(header: Sequence[_Block]) -> str:
     for block in header[:25]:
         m = _TITLE.search(block.text)
         if m is not None:
-            title = re.split(r"['\u2019\u201d\"](?:\s*\(|\s*$)", m["t"])[0]
-            return title.strip().rstrip(".:").strip()
+            title = re.split(r"['\u2019\u201d\"](?:\s*\(|\s*$)|\s+\((?:accessible|web)", m["t"])[0]
+            title = title.strip().rstrip(".:").strip()
+            return title[:1].upper() + title[1:]
     for block in header[:25]:
         if (block.heading or len(block.text.split()) > 3) and "response" not in block.text.lower():
             return block.text.rstrip(".:")
@@ -676,6 +690,11 @@ _WEAK_START = re.compile(r"\bundertake\w*\b", _FLAGS)
 _END_CUE = re.compile(
     r"^(?:by|before|until|till|no\s+later\s+than)\b|\bend\s+of\b|\bremainder\b", _FLAGS
 )
+_FIRST = re.compile(
+    r"\bfirst\s+(?:\w+\s+){0,2}?(?:meeting|review|report|audit|check|session|board|update"
+    r"|publication|survey|inspection|return)s?\b",
+    _FLAGS,
+)
 _FROM_CUE = re.compile(r"^(?:from|starting|beginning|commencing)\b", _FLAGS)
 _PAST_AUX = re.compile(r"\b(?:was|were|had|has|have|been)\b", _FLAGS)
 _FUTURE_AUX = re.compile(
@@ -825,6 +844,14 @@ _GENERIC = frozenset(
 )
 
 
+def _counted_from(item: Item, tail: str) -> None:
+    """Note what a time limit counts from ("of the audit"), to find it among commitments."""
+    m = re.match(r"\s*(?:of|from|after|following)\s+([^,.;]{3,60})", tail, _FLAGS)
+    if m is not None:
+        item.target_words = _content_words(" ".join(m.group(1).split()[:6]))
+        item.target_rule = "words"
+
+
 def _dependencies(sentence: str) -> list[_Dep]:
     found: list[_Dep] = []
     for rule, pattern in _DEP_PATTERNS:
@@ -849,8 +876,9 @@ def _dependencies(sentence: str) -> list[_Dep]:
 
 
 def _content_words(text: str) -> frozenset[str]:
+    """The words that say what a text is about, crudely stemmed ("evaluated", "evaluation")."""
     words = re.findall(r"[A-Za-z][A-Za-z'-]+", text.lower())
-    return frozenset(w.rstrip("s") for w in words if w not in _GENERIC and len(w) > 2)
+    return frozenset(w.rstrip("s")[:6] for w in words if w not in _GENERIC and len(w) > 2)
 
 
 def _locate(sentence: str, words: str, start: int) -> int:
@@ -1006,20 +1034,22 @@ class _Reader:
             item.confidence = 0.85
             if from_periods:
                 fat, fwords, fperiod = from_periods[0]
-                item.starts = fperiod
+                item.starts, item.starts_words = fperiod, fwords
                 item.marks.append((fat, fat + len(fwords)))
                 self._yearless(item, fwords, fperiod)
             if not future:
                 item.doubt(0.4, "existing practice in the present tense, not a new promise")
                 item.held = "existing practice, not a new promise"
-            elif item.starts is None:
-                item.reasons.append("the first occurrence is not stated")
             new.append(item)
         for at, words, period in periods:
             if period.end < self.published:
                 continue  # over before the response was published
             if from_periods and (at, words, period) in from_periods:
                 continue
+            if _FIRST.search(sentence[max(0, at - 50) : at]) and self._first_of_series(
+                new, para, sentence, words, at, period
+            ):
+                continue  # "with the first review due in November 2018": when a series starts
             if not _END_CUE.search(words) and _past_participle_before(sentence, at):
                 continue  # "introduced in 2017/18": something already done
             relative = bool(_MAY_SPAN.search(words)) and not re.search(
@@ -1039,7 +1069,7 @@ class _Reader:
             else:
                 near = sentence[max(0, at - 60) : at + len(words) + 50]
                 if _FROM_CUE.match(words) or _START_VERB.search(near):
-                    item.kind, item.starts = "start", period
+                    item.kind, item.starts, item.starts_words = "start", period, words
                     item.confidence = 0.8
                     if _WEAK_START.search(near) and not re.search(r"commenc|start|begin", near):
                         item.doubt(0.6, "read as when the work begins; it may mean finished then")
@@ -1086,6 +1116,23 @@ class _Reader:
                 item.action = _action(sentence, at, cuts, previous)
         self.items.extend(new)
 
+    def _first_of_series(
+        self, new: list[Item], para: _Para, sentence: str, words: str, at: int, period: Period
+    ) -> bool:
+        """Give ``period`` as the start of the series this sentence or the one before holds."""
+        series = [i for i in new if i.kind == "recurring"] or [
+            i for i in self.items[-4:] if i.kind == "recurring" and i.para == para.label
+        ]
+        if not series or series[-1].starts is not None:
+            return False
+        item = series[-1]
+        item.starts, item.starts_words = period, words
+        if item.quote == sentence:
+            item.marks.append((at, at + len(words)))
+        item.reasons.append(f"first occurrence: '{words}'")
+        self._yearless(item, words, period)
+        return True
+
     def _yearless(self, item: Item, words: str, period: Period) -> None:
         if re.search(r"\d{4}|\b\d\d/\d\d\b", words) or item.relative:
             return
@@ -1105,9 +1152,10 @@ class _Reader:
         if _PER_CASE.match(tail) or (short and not future):
             item = self._item(para, sentence, "duration", words, at)
             item.duration = span
-            item.held = "a per-case time limit, counted from each case's own event"
+            item.held = PER_CASE
             item.confidence = 0.4
             item.reasons.append("a service standard counted per case, not one date")
+            _counted_from(item, tail)
             return item
         item = self._item(para, sentence, "deadline", words, at)
         item.due, item.relative = period, True
@@ -1143,11 +1191,12 @@ class _Reader:
         short = not (span.months or span.years)
         if from_periods:
             fat, fwords, fperiod = from_periods[0]
-            item.starts = fperiod
+            item.starts, item.starts_words = fperiod, fwords
             item.marks.append((fat, fat + len(fwords)))
         elif short or _PER_CASE.match(after):
-            item.held = "a per-case time limit, counted from each case's own event"
+            item.held = PER_CASE
             item.doubt(0.4, "a service standard counted per case, not one date")
+            _counted_from(item, after)
         if not future:
             item.doubt(0.45, "an existing standard in the present tense, not a new promise")
             item.held = item.held or "existing practice, not a new promise"
@@ -1175,13 +1224,23 @@ def _resolve(items: list[Item], deps: Sequence[tuple[int, _Dep]]) -> None:
             continue
         item.after = target
         if item.target_rule == "words":
-            item.doubt(0.6, f"waits for {items[target].para} (matched by its words)")
+            item.doubt(0.6, f"waits for {_cite(items[target])} (matched by its words)")
         for other_index, other in enumerate(items):
             same = other.sentence == item.sentence and other.kind != "dependency"
             if same and other_index != target and other.after is None:
                 other.after = target
     for index, item in enumerate(items):
-        if item.kind == "duration" and item.starts is None and item.held is None:
+        if item.held == PER_CASE and item.target_words:
+            target = _target(items, index, earlier_only=True)
+            if target is not None:  # "within three months of the audit": of a commitment
+                item.held, item.after, item.confidence = None, target, 0.6
+                item.reasons[:] = [f"counted from {_cite(items[target])} (matched by its words)"]
+        if (
+            item.kind == "duration"
+            and item.starts is None
+            and item.held is None
+            and (item.after is None)
+        ):
             previous = [
                 j
                 for j in range(index - 1, -1, -1)
@@ -1189,7 +1248,7 @@ def _resolve(items: list[Item], deps: Sequence[tuple[int, _Dep]]) -> None:
             ]
             if previous:
                 item.after = previous[0]
-                item.reasons.append(f"counted from {items[previous[0]].action[:40]!r} (same para)")
+                item.reasons.append(f"counted from {_cite(items[previous[0]])}, just before it")
             else:
                 item.held = "it does not say when it starts"
                 item.doubt(0.4, "the start is not stated")
@@ -1203,14 +1262,24 @@ def _resolve(items: list[Item], deps: Sequence[tuple[int, _Dep]]) -> None:
             if earlier:
                 item.after = earlier[0]
                 item.doubt(0.6, "the first occurrence is taken to follow the item before it")
+        if item.kind == "recurring" and item.starts is None and item.after is None:
+            item.reasons.append("the first occurrence is not stated")
 
 
-def _target(items: Sequence[Item], index: int) -> int | None:
+def _cite(item: Item) -> str:
+    action = item.action if len(item.action) <= 48 else item.action[:45].rstrip() + "..."
+    return f"\u00a7{item.para} '{action}'"
+
+
+def _target(items: Sequence[Item], index: int, *, earlier_only: bool = False) -> int | None:
     item = items[index]
     others = [
         j
         for j, other in enumerate(items)
-        if j != index and other.sentence != item.sentence and other.kind != "dependency"
+        if j != index
+        and other.sentence != item.sentence
+        and other.kind != "dependency"
+        and (j < index or not earlier_only)
     ]
     if item.target_rule == "previous":
         same_para = [j for j in others if j < index and items[j].para == item.para]
