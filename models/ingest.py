@@ -138,6 +138,14 @@ class Item:
     sentence: int = 0  # index of the sentence in the document, for ordering
     target_words: frozenset[str] = frozenset()  # dependency: what it waits for
     target_rule: str = ""  # dependency: "previous", "meeting" or "words"
+    _words: frozenset[str] | None = None
+
+    @property
+    def context_words(self) -> frozenset[str]:
+        """The content words of :attr:`context`, computed once."""
+        if self._words is None:
+            self._words = _content_words(self.context)
+        return self._words
 
     @property
     def review(self) -> bool:
@@ -656,10 +664,12 @@ def _sentences(text: str) -> Iterator[tuple[int, str]]:
 # --------------------------------------------------------------------------------------
 
 _FLAGS = re.IGNORECASE
+# Cheap tests before the date grammar runs: a period needs a year, a month name, a season,
+# a quarter or half, or a unit of time ("within six months"); a frequency needs its word.
 _MAY_DATE = re.compile(
-    r"\d|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|spring|summer|autumn"
-    r"|winter|quarter|\byears?\b|months?\b|weeks?\b|\bdays?\b|fortnight",
-    _FLAGS,
+    r"\b(?:1[89]|2\d)\d\d\b|\b\d\d/\d\d\b|\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+    r"|\b(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)|(?i:spring|summer|autumn|winter"
+    r"|quarter|\bQ[1-4]\b|\bH[12]\b|\byears?\b|months?\b|weeks?\b|\bdays?\b|fortnight)"
 )
 _MAY_SPAN = re.compile(r"\b(?:days?|weeks?|months?|years?|quarters?|fortnights?)\b|\bP\d", _FLAGS)
 _MAY_EVERY = re.compile(
@@ -1294,7 +1304,7 @@ def _target(items: Sequence[Item], index: int, *, earlier_only: bool = False) ->
     best: tuple[int, int, int, int] | None = None
     pick_index: int | None = None
     for j in others:
-        score = len(item.target_words & _content_words(items[j].context))
+        score = len(item.target_words & items[j].context_words)
         if score == 0:
             continue
         rank = (score, int(items[j].rec == item.rec), int(j < index), -abs(j - index))
