@@ -433,7 +433,7 @@ def _rule_of_rrule(rrule: str) -> str:
 
 def _period_text(item: Item, period: Period, published: date) -> str:
     words = item.starts_words if period is item.starts else item.words
-    return written_period(period, words, published, item.relative)
+    return written_period(period, words, published)
 
 
 def _held(item: Item) -> list[str]:

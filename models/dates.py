@@ -20,6 +20,12 @@ Conventions (those of ``seeds/GOLD-NOTES.md``):
 * A month without a year is the next such month strictly after the month of
   the reference date (usually the publication date).
 * "within six months", "over the next 12 months" run from the reference date.
+* "this year", "next year" and "by the end of the year" are calendar years
+  counted from the reference date; "this financial year" is the one the
+  reference date falls in; "later this year" runs from the reference date to
+  31 December. A season without a year ("by the summer") is the next one that
+  starts after the reference month, as for months.
+* Dates written in numbers are day first, as in the UK: "31/03/2019".
 
 Nothing here reads the clock: every relative expression needs an explicit
 reference date.
@@ -511,6 +517,7 @@ class _Form:
     build: Callable[[_Groups, _Ctx], _Window]
     cue: bool = False  # in free text, only after a cue word ("by", "in", ...)
     in_range: bool = True  # may be either end of a range
+    cues: frozenset[str] = frozenset()  # in free text, only after one of these (if given)
 
 
 def _month_number(name: str | None) -> int:
@@ -685,6 +692,47 @@ def _b_half(g: _Groups, ctx: _Ctx) -> _Window:
     return _part_of_year(g, n, 6)
 
 
+def _reference(ctx: _Ctx) -> date:
+    if ctx.reference is None:
+        raise _Fail("it counts from a reference date, and none was given", _NO_REFERENCE_HINT)
+    return ctx.reference
+
+
+def _offset(word: str | None) -> int:
+    w = " ".join((word or "").lower().split())
+    return {"next": 1, "the next": 1, "the following": 1, "last": -1, "the last": -1}.get(
+        w, -1 if "previous" in w else 0
+    )
+
+
+def _b_this_year(g: _Groups, ctx: _Ctx) -> _Window:
+    """This, next or last calendar or financial year, from the reference date."""
+    ref = _reference(ctx)
+    n = _offset(g.get("rel"))
+    if g.get("fin"):
+        first = ref.year if ref.month >= 4 else ref.year - 1
+        p = fiscal_year(first + n)
+        start, end = p.start, p.end
+    else:
+        start, end = date(ref.year + n, 1, 1), date(ref.year + n, 12, 31)
+    if "later" in (g.get("pre") or "").lower().split() and start <= ref <= end:
+        start = ref  # "later this year": what is left of it
+    return start, end
+
+
+def _b_yearless_season(g: _Groups, ctx: _Ctx) -> _Window:
+    """A season without a year: the next one that starts after the reference month."""
+    ref = _reference(ctx)
+    first = _SEASONS[(g["season"] or "").lower()]
+    year = ref.year if first > ref.month else ref.year + 1
+    return _b_season({**g, "y": str(year), "y2": None}, ctx)
+
+
+def _b_numeric(g: _Groups, ctx: _Ctx) -> _Window:
+    d = _real_day(int(g["y"] or 0), int(g["m"] or 0), int(g["d"] or 0))
+    return d, d
+
+
 def _b_relative(g: _Groups, ctx: _Ctx) -> _Window:
     if ctx.reference is None:
         raise _Fail("it counts from a reference date, and none was given", _NO_REFERENCE_HINT)
@@ -731,6 +779,15 @@ _SINGLE_FORMS: list[_Form] = [
     ),
     _Form("fy", _fy, _b_fy),
     _Form(
+        "numeric",
+        lambda p: (
+            (rf"(?P<{p}d>[0-3]?\d)\s*(?P<sep>[/.])\s*(?P<{p}m>[01]?\d)\s*(?P=sep)\s*{_year(p)}")
+            .replace("(?P<sep>", f"(?P<{p}sep>")
+            .replace("(?P=sep)", f"(?P={p}sep)")
+        ),
+        _b_numeric,
+    ),
+    _Form(
         "month", lambda p: rf"(?:{_mod(p)})?(?P<{p}mon>{_MON}),?\s+(?:of\s+)?{_year(p)}", _b_month
     ),
     _Form("myear", lambda p: rf"{_mod(p)}{_year(p)}", _b_mod_year),
@@ -742,8 +799,36 @@ _SINGLE_FORMS: list[_Form] = [
     ),
     _Form("year", lambda p: rf"(?:(?:calendar\s+)?year\s+)?{_year(p)}", _b_year, cue=True),
     _Form("bmonth", lambda p: rf"(?:{_mod(p)})?(?P<{p}mon>{_MON})", _b_bare_month, cue=True),
+    _Form(
+        "bseason",
+        lambda p: rf"(?:{_mod(p)})?(?:the\s+)?(?P<{p}season>{_SEASON})(?!\s+(?:of\s+)?\d)",
+        _b_yearless_season,
+        cue=True,
+        in_range=False,
+    ),
+    _Form(
+        "this_year",
+        lambda p: (
+            rf"(?P<{p}rel>this|the\s+current|current|next|the\s+next|the\s+following"
+            rf"|last|the\s+last|previous|the\s+previous)\s+(?:calendar\s+)?"
+            rf"(?:(?P<{p}fin>financial|fiscal|business|reporting)\s+)?year\b"
+        ),
+        _b_this_year,
+        in_range=False,
+    ),
+    _Form(
+        "the_year",
+        lambda p: (
+            rf"the\s+(?:calendar\s+)?(?:(?P<{p}fin>financial|fiscal|business|reporting)\s+)?"
+            r"year\b(?!\s+(?:to|ending|ended|of|\d))"
+        ),
+        _b_this_year,
+        in_range=False,
+        cues=frozenset({"end"}),
+    ),
 ]
 _YEARLESS = frozenset({"dm", "bmonth"})
+_RELATIVE = frozenset({"relative", "bseason", "this_year", "the_year"})
 
 
 def _range_pattern(p: str) -> str:
@@ -1057,9 +1142,9 @@ def find_periods(text: str, reference: date | None = None) -> list[tuple[str, Pe
 
     def build(form: _Form, m: re.Match[str]) -> object | None:
         g = m.groupdict()
-        if form.cue:
+        if form.cue or form.cues:
             words = set((g.get("pre") or "").lower().split())
-            if not words & _CUES:
+            if not words & (form.cues or _CUES):
                 return None
             mon = g.get("mon")
             if mon is not None and not mon[0].isupper():

@@ -1062,6 +1062,9 @@ class _Reader:
                 continue  # "with the first review due in November 2018": when a series starts
             if not _END_CUE.search(words) and _past_participle_before(sentence, at):
                 continue  # "introduced in 2017/18": something already done
+            current = period.start <= self.published <= period.end
+            if current and not future and _PAST_AUX.search(sentence):
+                continue  # "has undertaken work this year": done, not promised
             relative = bool(_MAY_SPAN.search(words)) and not re.search(
                 r"\d{4}|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b",
                 words,
@@ -1486,36 +1489,32 @@ def response_sentences(text: str) -> Iterator[tuple[str, str, str]]:
             yield para.rec.number, para.label, sentence
 
 
-def written_period(period: Period, words: str, published: date, relative: bool) -> str:
+def written_period(period: Period, words: str, published: date) -> str:
     """How a draft writes a period: words that :func:`parse_period` reads back to it.
 
-    The document's own words (less "by", "in", ...) when they have a year or
-    count from publication; else a plain month, year or financial year; else
-    the window's dates.
+    The document's own words (less "by", "in", ...) when they name the period
+    without help; else a plain month, year or financial year; else the words
+    read from the publication date (as validation reads them: "Over the next
+    12 months", "later this year"); else the window's dates.
 
     >>> p = parse_period("by the end of March 2018")
-    >>> written_period(p, "by the end of March 2018", date(2018, 1, 30), False)
+    >>> written_period(p, "by the end of March 2018", date(2018, 1, 30))
     'end of March 2018'
     >>> written_period(parse_period("by February", date(2017, 11, 30)), "by February",
-    ...                date(2017, 11, 30), False)
+    ...                date(2017, 11, 30))
     'February 2018'
     """
     bare = re.sub(
         r"^(?:(?:by|in|during|before|until|till|from|for|on|at)\s+)+", "", words, flags=re.I
     )
     bare = re.sub(r"^the\s+(?!next|coming|following)", "", bare, flags=re.I)
-    bare = bare.strip(" .,;:")
-    for candidate in (bare, words.strip(" .,;:")):
+    candidates = [c for c in (bare.strip(" .,;:"), words.strip(" .,;:")) if c[:1].isalnum()]
+    for candidate in candidates:
         try:
-            if parse_period(candidate) == period and candidate[:1].isalnum():
+            if parse_period(candidate) == period:
                 return candidate
         except DateError:
-            if relative:
-                try:
-                    if parse_period(candidate, published) == period:
-                        return candidate
-                except DateError:
-                    pass
+            pass
     s, e = period.start, period.end
     month_end = (s.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
     if s.day == 1 and e == month_end:
@@ -1524,6 +1523,12 @@ def written_period(period: Period, words: str, published: date, relative: bool) 
         return str(s.year)
     if (s.month, s.day, e.month, e.day) == (4, 1, 3, 31) and e.year == s.year + 1:
         return f"{s.year}/{e.year % 100:02d}"
+    for candidate in candidates:
+        try:
+            if parse_period(candidate, published) == period:
+                return candidate
+        except DateError:
+            pass
     if s == e:
         return s.isoformat()
     return f"between {s.isoformat()} and {e.isoformat()}"

@@ -419,7 +419,12 @@ BAD_PERIODS: list[tuple[str, date | None, str, str]] = [
         'write "quarter 4 of 2020/21"',
     ),
     ("soon", None, 'cannot read "soon" as a date or period', PERIOD_HINT),
-    ("next year", None, 'cannot read "next year" as a date or period', PERIOD_HINT),
+    (
+        "next year",
+        None,
+        'cannot read "next year": it counts from a reference date, and none was given',
+        "pass the reference date it counts from (e.g. the publication date)",
+    ),
     ("", None, 'cannot read "" as a date or period', PERIOD_HINT),
     (
         "31 February 2018",
@@ -1024,3 +1029,50 @@ def test_any_text_gives_a_value_or_a_date_error_never_a_crash(
         assert p.start <= p.end
     find_spans(text)
     find_every(text)
+
+
+# -- periods named from the reference date, seasons without a year, numeric dates ------------
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("by the end of the year", "2018-01-01", "2018-12-31"),
+        ("by the end of this year", "2018-01-01", "2018-12-31"),
+        ("later this year", "2018-01-30", "2018-12-31"),
+        ("next year", "2019-01-01", "2019-12-31"),
+        ("by the end of the financial year", "2017-04-01", "2018-03-31"),
+        ("during this financial year", "2017-04-01", "2018-03-31"),
+        ("in the next financial year", "2018-04-01", "2019-03-31"),
+        ("by the end of the calendar year", "2018-01-01", "2018-12-31"),
+        ("by spring", "2018-03-01", "2018-05-31"),
+        ("in the autumn", "2018-09-01", "2018-11-30"),
+        ("by mid-summer", "2018-07-01", "2018-07-31"),
+        ("by 31/03/2019", "2019-03-31", "2019-03-31"),
+        ("by 5.4.2019", "2019-04-05", "2019-04-05"),
+    ],
+)
+def test_periods_named_from_the_reference_date(text: str, start: str, end: str) -> None:
+    assert window(text, PUBLISHED_000) == (d(start), d(end))
+    [(words, period)] = find_periods(f"We will do this {text}.", PUBLISHED_000)
+    assert words == text and (period.start, period.end) == (d(start), d(end))
+
+
+def test_a_financial_year_named_from_a_date_in_its_last_quarter() -> None:
+    assert window("this financial year", date(2021, 1, 11)) == (d("2020-04-01"), d("2021-03-31"))
+    assert window("this financial year", date(2021, 4, 1)) == (d("2021-04-01"), d("2022-03-31"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "during the year to March we processed 500 cases",  # a year ending: no cue "end"
+        "the year ending 31 March",
+        "in the year 2018/19",
+        "We will spring into action",
+        "paragraph 1.3 and 31/13/2019",
+    ],
+)
+def test_what_is_not_a_named_year_or_season(text: str) -> None:
+    found = [words for words, _ in find_periods(text, PUBLISHED_000)]
+    assert not any(w in ("the year", "spring", "31/13/2019") for w in found), found

@@ -313,6 +313,19 @@ already helps. We updated the scripts in April 2017. The team will report by Jun
     assert [i.words for i in draft.items] == ["by June 2018"]
 
 
+def test_work_already_done_this_year_is_not_a_promise():
+    text = """\
+Recommendation 1: Improve the process.
+Accepted. LO has undertaken work this year to improve its data. We will publish the results by
+the end of the year, and the guidance later this year.
+"""
+    draft = ingest_text(text, published=date(2018, 1, 30))
+    assert [(i.words, i.due.start, i.due.end) for i in draft.items] == [
+        ("by the end of the year", date(2018, 1, 1), date(2018, 12, 31)),
+        ("later this year", date(2018, 1, 30), date(2018, 12, 31)),
+    ]
+
+
 def test_a_dependency_without_a_prerequisite_is_held_not_invented():
     text = """\
 Recommendation 1: Publish guidance.
@@ -355,13 +368,15 @@ def test_what_cannot_be_drafted_says_why():
         ("by February", "February 2018"),
         ("Over the next 12 months", "Over the next 12 months"),
         ("between April and June 2021", "between April and June 2021"),
+        ("later this year", "later this year"),
+        ("by the end of the year", "2017"),
+        ("by 31/03/2019", "31/03/2019"),
     ],
 )
 def test_a_draft_writes_dates_that_read_back_the_same(words, written):
     reference = date(2017, 11, 30)
     period = parse_period(words, reference)
-    relative = "next" in words
-    assert written_period(period, words, reference, relative) == written
+    assert written_period(period, words, reference) == written
     assert parse_period(written, reference) == period
 
 
