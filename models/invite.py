@@ -830,6 +830,8 @@ RejectCode = Literal[
     "partstat",
     "sequence",
     "replayed",
+    "mime",
+    "no-calendar",
 ]
 
 
@@ -839,7 +841,8 @@ class ReplyRejected(ValueError):
     Codes: ``too-large``, ``malformed``, ``not-a-reply`` (METHOD is not REPLY),
     ``events`` (not exactly one VEVENT), ``unknown-uid``, ``attendee`` (not the
     invited attendee: spoofed, or a forward), ``partstat``, ``sequence`` (higher
-    than any duly sent), ``replayed`` (no newer than the reply already recorded).
+    than any duly sent), ``replayed`` (no newer than the reply already recorded);
+    and, from reading an email (``flows/replies.py``), ``mime`` and ``no-calendar``.
     ``uid`` is the UID the REPLY named, when it got that far.
     """
 
