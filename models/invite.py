@@ -120,10 +120,6 @@ def _zone(tzid: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {tzid!r}") from exc
 
 
-def _is_utc(zone: ZoneInfo) -> bool:
-    return zone.key in ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Zulu", "Zulu")
-
-
 # --------------------------------------------------------------------------------------
 # The event
 # --------------------------------------------------------------------------------------
@@ -682,13 +678,12 @@ def _calendar(method: str | None, events: Iterable[tuple[CalendarEntry, Event]])
     if method is not None:
         cal.add("method", method)
     pairs = list(events)
-    earliest: dict[str, date] = {}
-    for entry, _ in pairs:
+    earliest: dict[str, date] = {}  # every TZID written (UTC is written as Z, without one)
+    for entry, event in pairs:
+        tzid = event["DTSTART"].params.get("TZID")
         start = entry.start
-        if isinstance(start, datetime) and not _is_utc(entry.zone):
-            day = start.date()
-            key = entry.zone.key
-            earliest[key] = min(day, earliest.get(key, day))
+        if tzid and isinstance(start, datetime):
+            earliest[tzid] = min(start.date(), earliest.get(tzid, start.date()))
     for key in sorted(earliest):
         cal.add_component(vtimezone(key, earliest[key]))
     for _, event in pairs:
@@ -724,7 +719,14 @@ def invite_request(
     ``when``, ``duration``, ``rrule`` and the alarm. ``now`` is the DTSTAMP.
     """
     entry = CalendarEntry(
-        commitment, response_title, when, duration, rrule, sequence, timezone, alarm_days_before
+        commitment=commitment,
+        response_title=response_title,
+        when=when,
+        duration=duration,
+        rrule=rrule,
+        sequence=sequence,
+        timezone=timezone,
+        alarm_days_before=alarm_days_before,
     )
     return request(entry, owner, organizer_email, now=now, organizer_name=organizer_name)
 
@@ -766,7 +768,14 @@ def invite_cancel(
     never saw the invite still shows what was cancelled; ``reason`` goes in a COMMENT.
     """
     entry = CalendarEntry(
-        commitment, response_title, when, duration, rrule, sequence, timezone, None
+        commitment=commitment,
+        response_title=response_title,
+        when=when,
+        duration=duration,
+        rrule=rrule,
+        sequence=sequence,
+        timezone=timezone,
+        alarm_days_before=None,
     )
     return cancel(
         entry, owner, organizer_email, now=now, reason=reason, organizer_name=organizer_name

@@ -422,6 +422,16 @@ def test_a_timed_event_is_09_00_london_with_a_compact_vtimezone(rules, sla, lo_h
     assert {s.hour for s in starts(data, date(2018, 3, 20), date(2019, 3, 20))} == {9}
 
 
+def test_a_utc_event_is_written_in_utc_without_a_vtimezone(sla, lo_head):
+    for tzid in ("UTC", "Etc/GMT"):
+        entry = CalendarEntry(
+            sla, "T", datetime(2018, 7, 2, 9, 0), timedelta(hours=1), timezone=tzid
+        )
+        data = request(entry, lo_head, ORGANIZER, now=NOW)
+        assert b"BEGIN:VTIMEZONE" not in data
+        assert b"\r\nDTSTART:20180702T090000Z\r\n" in data
+
+
 def test_an_aware_when_is_shown_in_the_entrys_time_zone(sla):
     entry = CalendarEntry(
         sla, "T", datetime(2018, 7, 2, 8, 0, tzinfo=UTC), duration=timedelta(minutes=30)
