@@ -117,6 +117,7 @@ def check_rule(rule_name: str, at: str | None = None) -> dict[str, Any]:
         len(checked["skipped"]),
         sent["sent"],
     )
+    publish_portfolio_after_check(now)
     return {**checked, **sent}
 
 
@@ -130,3 +131,77 @@ def sync_rules() -> dict[str, int]:
 def deliver() -> dict[str, Any]:
     """Send every queued delivery that is ready now."""
     return deliver_task(datetime.now(UTC))
+
+
+# --------------------------------------------------------------------------------------
+# The report back: the portfolio summary as a Prefect markdown artifact.
+# --------------------------------------------------------------------------------------
+
+PORTFOLIO_ARTIFACT = "duly-portfolio"
+
+
+def _as_of(at: str | None) -> datetime:
+    """A report's instant: now, a date (its end, London time) or an ISO date-time."""
+    from models.report import LONDON, end_of_day
+
+    if at and len(at) == 10:
+        return end_of_day(datetime.fromisoformat(at).date(), LONDON)
+    return _instant(at)
+
+
+@task(name="portfolio-summary", retries=2, retry_delay_seconds=5)
+def portfolio_task(at: datetime, out: str | None = None) -> dict[str, Any]:
+    """The portfolio as of ``at`` from the rules and the state history, as Markdown.
+
+    With ``out``, the static dashboard is written into that folder too.
+    """
+    from flows.report import load_history, render_portfolio_markdown, write_dashboard
+    from models.report import build_portfolio
+
+    history, replies = load_history(_engine(os.environ.get("DULY_DATABASE_URL")))
+    portfolio = build_portfolio(_rules(), history, at, replies=replies)
+    if out:
+        write_dashboard(portfolio, Path(out))
+    counts = portfolio.rag_counts
+    return {
+        "markdown": render_portfolio_markdown(portfolio),
+        "description": (
+            f"Portfolio as at {portfolio.today.isoformat()}: {portfolio.implemented} of "
+            f"{portfolio.accepted} accepted recommendations done; {counts['red']} red, "
+            f"{counts['amber']} amber, {counts['green']} green, {counts['grey']} grey"
+        ),
+        "as_of": portfolio.today.isoformat(),
+        "rag": dict(counts),
+        "implemented": portfolio.implemented,
+        "accepted": portfolio.accepted,
+    }
+
+
+def publish_portfolio(at: datetime, out: str | None = None) -> dict[str, Any]:
+    """Publish the portfolio summary as of ``at`` as the markdown artifact ``duly-portfolio``."""
+    from prefect.artifacts import create_markdown_artifact
+
+    summary = portfolio_task(at, out)
+    create_markdown_artifact(
+        key=PORTFOLIO_ARTIFACT, markdown=summary["markdown"], description=summary["description"]
+    )
+    return {k: v for k, v in summary.items() if k != "markdown"}
+
+
+def publish_portfolio_after_check(at: datetime) -> None:
+    """The summary at the end of ``check-rule``: a failure here is logged, never fails the
+    check, whose messages are already sent."""
+    try:
+        publish_portfolio(at)
+    except Exception as exc:
+        get_run_logger().warning("portfolio summary not published: %s", exc)
+
+
+@flow(name="report", log_prints=False)
+def report(at: str | None = None, out: str | None = None) -> dict[str, Any]:
+    """Publish the portfolio summary (counts by RAG and state, overdue by owner) as of
+    ``at`` (a date or date-time; default now) as a markdown artifact; with ``out`` (or
+    ``DULY_DASHBOARD``), also write the static dashboard into that folder."""
+    summary = publish_portfolio(_as_of(at), out or os.environ.get("DULY_DASHBOARD"))
+    get_run_logger().info("%s", summary["description"])
+    return summary

@@ -231,9 +231,13 @@ def render_report(report: ResponseReport, fmt: Format = "md") -> str:
     return _render("html", "report.html.j2", r=report, root="", nav=False)
 
 
-def render_portfolio_markdown(portfolio: Portfolio) -> str:
-    """The portfolio summary (counts by RAG and state per response, and what is overdue)."""
-    return _tidy_markdown(_render("md", "dashboard/portfolio.md.j2", p=portfolio))
+def render_portfolio_markdown(portfolio: Portfolio, limit: int = 50) -> str:
+    """The portfolio summary (counts by RAG and state per response, and what is overdue).
+
+    At most ``limit`` responses and owners are listed (those with the most overdue
+    first, when there are more), so the summary stays readable at any scale.
+    """
+    return _tidy_markdown(_render("md", "dashboard/portfolio.md.j2", p=portfolio, limit=limit))
 
 
 def write_dashboard(portfolio: Portfolio, out: Path) -> list[Path]:

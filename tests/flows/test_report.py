@@ -170,6 +170,12 @@ def test_the_portfolio_markdown_counts_and_lists_the_overdue(litigation_db, seed
     assert text.startswith("# Promises to the inspectorate, as at 1 June 2018\n")
     assert "sla-in-place (due 2018-04-30)" in text
     assert "| An Inspection of the Home Office Presenting Officer function | 2021-01-11 " in text
+    short = render_portfolio_markdown(
+        build_portfolio(seed_rules, history, end_of_day(date(2018, 6, 1))), limit=2
+    )
+    assert "The 2 responses with the most overdue commitments, of 5:" in short
+    assert short.count("| An ") == 2
+    assert short.rstrip().endswith("And 2 more owners with overdue commitments.")
 
 
 # -- document text is text ------------------------------------------------------------------
@@ -257,3 +263,79 @@ def test_the_dashboard_is_a_folder_of_pages_that_link_to_each_other(seed_rules, 
         )
         assert "@media print" in html
     shutil.rmtree(out)
+
+
+# -- Prefect: the report flow, and check-rule, publish the portfolio summary --------------------
+
+PREFECT_SCRIPT = """
+import asyncio, json
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.sorting import ArtifactSort
+from flows.prefect_flows import check_rule, report
+
+async def latest():
+    async with get_client() as client:
+        found = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["duly-portfolio"])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )
+        return {"type": found[0].type, "description": found[0].description,
+                "markdown": found[0].data}
+
+summary = report(at="2018-06-01", out=OUT)
+first = asyncio.run(latest())
+check_rule("report-back-by-date", at="2019-06-01T08:00:00+00:00")
+second = asyncio.run(latest())
+print("RESULT" + json.dumps({"summary": summary, "first": first, "second": second}))
+"""
+
+
+def test_the_report_flow_and_check_rule_publish_the_portfolio_summary(
+    litigation_db, tmp_path, seed_rules
+):
+    """One subprocess, its own Prefect home: Prefect's temporary server, two flow runs."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, RULES
+
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PREFECT_", "DULY_"))
+    }
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        DO_NOT_TRACK="1",
+        DULY_RULES=str(RULES),
+        DULY_DATABASE_URL=litigation_db,
+        DULY_OUTBOX=str(tmp_path / "outbox"),
+    )
+    site = tmp_path / "site"
+    done = subprocess.run(
+        [sys.executable, "-c", f"OUT = {str(site)!r}\n{PREFECT_SCRIPT}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT"))
+    result = json.loads(line.removeprefix("RESULT"))
+    assert result["summary"]["rag"] == {"red": 12, "amber": 1, "green": 20, "grey": 0}
+    first, second = result["first"], result["second"]
+    assert first["type"] == "markdown"
+    assert first["description"] == (
+        "Portfolio as at 2018-06-01: 2 of 31 accepted recommendations done; "
+        "12 red, 1 amber, 20 green, 0 grey"
+    )
+    assert first["markdown"].startswith("# Promises to the inspectorate, as at 1 June 2018")
+    assert second["description"].startswith("Portfolio as at 2019-06-01: ")  # from check-rule
+    assert (site / "index.html").is_file()
+    assert len(list((site / "responses").glob("*.html"))) == len(seed_rules.responses)
