@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup run test check validate clean
+.PHONY: help setup run test test-clients check validate clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -31,7 +31,11 @@ run: setup  ## the main job on the embedded default: replay Easter Monday 2018 i
 validate: setup  ## check every rule file
 	$(BIN)/duly validate rules/
 
-test: setup  ## the whole test suite (pytest's exit 5, "no tests collected", is a failure)
+test-clients:  ## the real clients the tests check against: ical.js, libical, Chromium (idempotent)
+	-bash tests/clients/install.sh
+	-bash tests/browser/install.sh
+
+test: setup test-clients  ## the whole test suite (pytest's exit 5, "no tests collected", is a failure)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$status
