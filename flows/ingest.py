@@ -595,9 +595,9 @@ def summary_lines(draft: Draft) -> Iterable[str]:
         f"{statuses.count('not_accepted')} not accepted"
         + (f", {statuses.count(None)} with no status found" if None in statuses else "")
         + f"); {len(items)} commitments: "
-        + ", ".join(f"{n} {_KINDS[k]}" for k, n in kinds.items() if n)
+        + ", ".join(f"{n} {_KINDS[k] if n != 1 else k}" for k, n in kinds.items() if n)
         + f"; {sum(i.review for i in written)} marked review: true, "
-        f"{len(items) - len(written)} held back as comments."
+        f"{len(items) - len(written)} held back as comments (not rules yet)."
     )
     yield f"published {draft.published.isoformat()} ({draft.published_from})."
     for warning in draft.warnings:

@@ -24,13 +24,17 @@ not for one document:
   last at least three months") or a dependency ("Subject to the findings of the
   review"). Past events ("introduced in 2017/18", anything that ended before
   publication) are left out; existing practice in the present tense ("meets
-  monthly") is kept but marked for review.
+  monthly") is found but held back: it is not a new promise.
 * **Doubt is said.** Every commitment carries a confidence and the reasons for
   it; ``review`` is set where the reading is ambiguous (a period counted from
   publication, a month without a year, "for 2021/22", hedged wording, an
   inferred cross-reference). A commitment that cannot be written as a valid
   rule (a dependency whose prerequisite has no commitment of its own, a
-  per-case service standard) is ``held`` with the reason, not dropped.
+  per-case service standard, existing practice) is ``held`` with the reason,
+  and the draft shows it as a comment rather than dropping it.
+* **Vague promises.** An accepted recommendation with no commitment that can be
+  a rule is ``vague``: the draft flags it ``no-date``, and ``duly validate
+  --strict`` fails on it until a date or an ``undated: <reason>`` is added.
 
 Pure: no I/O and no clock. The reference date is passed in, or read from the
 document ("Published 11 January 2021").
@@ -435,13 +439,17 @@ def _structure(blocks: Sequence[_Block]) -> _Structure:
     # "Recommendation 3:" anywhere means bare numbers ("3.") are lists, not recommendations
     named = any(b.rec_label is not None for b in blocks)
     list_item = 0  # the last number of a numbered list inside the current response
+    by_number: dict[str, RecommendationDraft] = {}
+    current: RecommendationDraft | None = None
+    revisit = False  # a recommendation met again (a summary first, then the detail)
     for block in blocks:
         if phase == "end":
             break
         number = block.rec_label
         if number is None and block.label is not None and block.label.isdigit() and not named:
             n = int(block.label)
-            expected = int(recs[-1].number) + 1 if recs and recs[-1].number.isdigit() else 1
+            numbers = [int(r.number) for r in recs if r.number.isdigit()]
+            expected = max(numbers) + 1 if numbers else 1
             first_ok = not recs and (block.heading or n == 1)
             in_list = phase == "response" and list_item and n == list_item + 1
             in_list = in_list and not (block.heading or block.bold)
@@ -451,42 +459,63 @@ def _structure(blocks: Sequence[_Block]) -> _Structure:
                 list_item = n
         if number is not None:
             list_item = 0
-        if number is not None and (not recs or number not in {r.number for r in recs}):
-            recs.append(RecommendationDraft(number, "", line=block.line))
+            revisit = number in by_number
+            if not revisit:
+                by_number[number] = RecommendationDraft(number, "", line=block.line)
+                recs.append(by_number[number])
+            current = by_number[number]
             phase, para_label = "text", None
             text = block.text
             status = _read_status(text) if text else None
             if status is not None:
-                recs[-1].status, recs[-1].status_text, text = status
+                if current.status is None:
+                    current.status, current.status_text = status[0], status[1]
+                text = status[2]
                 phase = "response"
                 if text:
-                    paras.append(_Para(recs[-1], number, text))
+                    paras.append(_Para(current, number, text))
                 continue
-            recs[-1].text = text
+            tail = re.search(r"(?<=[.:;])\s+([A-Z][^.]{2,60}\.?)$", text)
+            trailing = _read_status(tail.group(1)) if tail else None
+            if tail and trailing is not None and not trailing[2]:  # "... Accepted."
+                text = text[: tail.start()].strip()
+                if current.status is None:
+                    current.status, current.status_text = trailing[0], trailing[1]
+            if not current.text:
+                current.text = text
             continue
-        if not recs:
+        if current is None:
             header.append(block)
             continue
         if block.heading and _TERMINATOR.match(block.text):
             phase = "end"
             continue
-        rec = recs[-1]
-        waiting = pending()
+        rec = current
+        waiting = pending() if not revisit else ([rec] if phase == "text" else [])
         status = _read_status(block.text) if waiting and block.label != "a" else None
         if status is not None:
             value, printed, rest = status
             covered = waiting if _JOINT.search(printed) and len(waiting) > 1 else [rec]
             group = tuple(r.number for r in covered) if len(covered) > 1 else ()
             for r in covered:
-                r.status, r.status_text, r.joint_with = value, printed, group
+                if r.status is None:
+                    r.status, r.status_text, r.joint_with = value, printed, group
             phase = "response"
             if block.label and "." in block.label:
                 para_label = block.label
             if rest:
                 paras.append(_Para(rec, para_label or rec.number, rest))
             continue
-        if phase == "text" and not (block.label and "." in block.label):
-            rec.text = f"{rec.text} {block.text}".strip()
+        repeated = revisit and (block.text in rec.text or not rec.text)
+        if (
+            phase == "text"
+            and not (block.label and "." in block.label)
+            and (not revisit or repeated)
+        ):
+            if not revisit:
+                rec.text = f"{rec.text} {block.text}".strip()
+            elif not rec.text:
+                rec.text = block.text
             continue
         phase = "response"
         if block.label and "." in block.label:

@@ -282,6 +282,29 @@ def test_a_numbered_list_in_a_response_is_not_a_recommendation():
     assert kinds(draft, "1") == [("deadline", "1.2"), ("recurring", "1.2")]
 
 
+def test_a_summary_of_statuses_first_then_the_detail():
+    text = """\
+Summary of recommendations
+Recommendation 1: Reduce the backlog. Accepted.
+Recommendation 2: Publish a standard. Not accepted.
+
+Recommendation 1: Reduce the backlog.
+Accepted.
+We will clear the backlog by March 2020, and report to the Board monthly.
+
+Recommendation 2: Publish a standard.
+Not accepted.
+A standard would not help.
+"""
+    draft = ingest_text(text, published=date(2019, 6, 1))
+    assert [(r.number, r.status, r.text) for r in draft.recommendations] == [
+        ("1", "accepted", "Reduce the backlog."),
+        ("2", "not_accepted", "Publish a standard."),
+    ]
+    assert kinds(draft, "1") == [("recurring", "1"), ("deadline", "1")]
+    assert kinds(draft, "2") == []
+
+
 @pytest.mark.parametrize(
     ("printed", "status"),
     [
