@@ -41,11 +41,13 @@ def synthetic_rules(n: int, seed: int = 2018) -> RuleSet:
     rules = RuleSet(policies=dict(base.policies))
     for i in range(OWNERS):
         escalate = f"director-{i // 50}"
-        rules.owners[f"owner-{i}"] = Owner(f"owner-{i}", f"Owner {i}", f"owner-{i}@dept.example",
-                                           (), escalate)
+        rules.owners[f"owner-{i}"] = Owner(
+            f"owner-{i}", f"Owner {i}", f"owner-{i}@dept.example", (), escalate
+        )
     for d in range(OWNERS // 50):
-        rules.owners[f"director-{d}"] = Owner(f"director-{d}", f"Director {d}",
-                                              f"director-{d}@dept.example", (), None)
+        rules.owners[f"director-{d}"] = Owner(
+            f"director-{d}", f"Director {d}", f"director-{d}@dept.example", (), None
+        )
     kinds = [(rule, kind) for share, rule, kind in MIX for _ in range(round(share * 100))]
     three_months = parse_span("3 months")
     for r in range(0, n, PER_RESPONSE):
@@ -63,9 +65,15 @@ def synthetic_rules(n: int, seed: int = 2018) -> RuleSet:
                 rule, kind = "report-back-by-date", "deadline"
             policy = rules.policies[rule]
             rules.commitments[uid] = Commitment(
-                uid=uid, id=cid, response_id=response_id, recommendation="1", para="1.1",
-                quote="We will report back by the date given.", action=f"Action {i}",
-                owner=f"owner-{rng.randrange(OWNERS)}", rule=rule,
+                uid=uid,
+                id=cid,
+                response_id=response_id,
+                recommendation="1",
+                para="1.1",
+                quote="We will report back by the date given.",
+                action=f"Action {i}",
+                owner=f"owner-{rng.randrange(OWNERS)}",
+                rule=rule,
                 due=month if kind == "deadline" else None,
                 starts=month if kind in ("start", "duration") else None,
                 duration=three_months if kind == "duration" else None,
@@ -75,8 +83,15 @@ def synthetic_rules(n: int, seed: int = 2018) -> RuleSet:
             )
             uids.append(uid)
         rules.responses[response_id] = Response(
-            response_id, f"Response {r // PER_RESPONSE}", "An inspectorate", None, published,
-            None, "synthetic", (Recommendation("1", "Do better.", "accepted", None, tuple(uids)),))
+            response_id,
+            f"Response {r // PER_RESPONSE}",
+            "An inspectorate",
+            None,
+            published,
+            None,
+            "synthetic",
+            (Recommendation("1", "Do better.", "accepted", None, tuple(uids)),),
+        )
     return rules
 
 

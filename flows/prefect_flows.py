@@ -29,7 +29,7 @@ from flows.tick import deliver as deliver_once
 from flows.tick import in_transaction
 from models.rules import RuleSet
 
-__all__ = ["check_rule", "deliver", "sync_rules"]
+__all__ = ["check_rule", "deliver", "report", "sync_rules"]
 
 
 class RulesInvalid(RuntimeError):
