@@ -372,6 +372,12 @@ def _blocks(text: str) -> list[_Block]:
         if not cleaned:
             continue
         rec = _REC_LABEL.match(cleaned)
+        if (
+            rec is not None
+            and re.match(r"[a-z(]", cleaned[rec.end() :])
+            and not re.search(r"[:.\-\u2013\u2014)]\s*$", cleaned[: rec.end()])
+        ):
+            rec = None  # "Recommendation 3 is covered above": a sentence, not a heading
         label = _LABEL.match(cleaned)
         status = cleaned[0].isupper() and _read_status(cleaned) is not None
         starts_new = heading or bullet or rec is not None or label is not None or status

@@ -296,13 +296,15 @@ Recommendation 2: Publish a standard.
 Not accepted.
 A standard would not help.
 """
-    draft = ingest_text(text, published=date(2019, 6, 1))
+    draft = ingest_text(
+        text + "Recommendation 1 is covered above, by March 2020.\n", published=date(2019, 6, 1)
+    )
     assert [(r.number, r.status, r.text) for r in draft.recommendations] == [
         ("1", "accepted", "Reduce the backlog."),
         ("2", "not_accepted", "Publish a standard."),
     ]
     assert kinds(draft, "1") == [("recurring", "1"), ("deadline", "1")]
-    assert kinds(draft, "2") == []
+    assert kinds(draft, "2") == [("deadline", "2")]  # a sentence naming rec 1, under rec 2
 
 
 @pytest.mark.parametrize(
