@@ -88,23 +88,35 @@ def test_strict_validation_fails_on_the_drafts_no_date_flags(monkeypatch, rules_
     assert stdout.startswith("3 files OK")
 
 
+def _without_undated_reason(rules_dir, number: str) -> int:
+    """Take the undated: reason off one recommendation; return its line number."""
+    path = rules_dir / "responses" / "learning-from-litigation-2018.yaml"
+    lines = path.read_text().split("\n")
+    start = lines.index(f'  - number: "{number}"')
+    reason = next(i for i in range(start, len(lines)) if lines[i].startswith("    undated:"))
+    del lines[reason]
+    path.write_text("\n".join(lines))
+    return start + 1
+
+
 def test_plain_validate_does_not_report_undated_recommendations(monkeypatch, rules_dir):
+    line = _without_undated_reason(rules_dir, "4")
     monkeypatch.chdir(rules_dir.parent)
     code, stdout, _ = run("validate", "rules")
     assert code == 0 and "3 warnings" in stdout  # as before --strict existed
     code, _, stderr = run("validate", "--strict", "rules")
     assert code == 1
     assert (
-        "rules/responses/learning-from-litigation-2018.yaml:108:5: recommendation 4 is accepted "
-        "but has no dated commitment"
+        f"rules/responses/learning-from-litigation-2018.yaml:{line}:5: recommendation 4 is "
+        "accepted but has no dated commitment"
     ) in stderr.splitlines()
 
 
 def test_an_empty_undated_reason_is_an_error(monkeypatch, rules_dir):
     path = rules_dir / "responses" / "learning-from-litigation-2018.yaml"
-    path.write_text(
-        path.read_text().replace("    commitments: []", '    undated: ""\n    commitments: []', 1)
-    )
+    text = path.read_text()
+    reason = text[text.index("    undated: ") :].split("\n", 1)[0]
+    path.write_text(text.replace(reason, '    undated: ""', 1))
     monkeypatch.chdir(rules_dir.parent)
     code, _, stderr = run("validate", "rules")
     assert code == 1

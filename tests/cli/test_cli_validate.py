@@ -195,3 +195,11 @@ def test_a_broken_rule_file_is_reported_at_its_line(monkeypatch, rules_dir, case
     assert stderr.splitlines()[0] == expected
     assert "Traceback" not in stderr
     assert stderr.rstrip().endswith("nothing was changed.")
+
+
+def test_the_project_rules_pass_strict_validation(monkeypatch, rules_dir):
+    # every accepted recommendation has a dated commitment or says why it has none
+    monkeypatch.chdir(rules_dir.parent)
+    code, stdout, _ = run("validate", "--strict", "rules")
+    assert code == 0
+    assert stdout.strip().startswith("7 files OK, 3 warnings")
