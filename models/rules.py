@@ -433,7 +433,7 @@ def _screen_events(path: str, text: str) -> list[Problem]:
     (``!!python/object``), several documents in one file, and absurd nesting are
     rejected before anything is built from the text.
     """
-    yaml = YAML(typ="rt")
+    yaml = YAML(typ="safe")  # libyaml's C parser when present: the screen costs little
     depth = documents = 0
     for event in yaml.parse(io.StringIO(text)):
         mark = event.start_mark
@@ -481,7 +481,7 @@ def _yaml_error(path: str, exc: YAMLError) -> Problem:
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     problem = str(problem)
     hint = None
-    if "'\\t'" in problem or "\\t" in problem:
+    if "'\\t'" in problem or "\\t" in problem or "tab character" in problem:
         return Problem(
             path,
             line,
