@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from models.rules import Commitment, RuleSet
+from models.rules import STATUS_LABELS, Commitment, RuleSet
 from models.tables import AgendaRow
 
 __all__ = ["TEMPLATES", "Rendered", "build_email", "message_id", "render_step"]
@@ -30,11 +30,6 @@ TEMPLATES = Path(
 )
 SENDER = os.environ.get("DULY_FROM", "duly <duly@localhost>")
 LONDON = ZoneInfo("Europe/London")
-_STATUS = {
-    "accepted": "accepted",
-    "partially_accepted": "partially accepted",
-    "not_accepted": "not accepted",
-}
 _STEP_LABELS = {"due": "Due", "invite": "Promise recorded", "escalate": "Escalation"}
 
 
@@ -100,7 +95,7 @@ def render_step(rules: RuleSet, row: AgendaRow) -> Rendered:
         "recommendation": {
             "number": rec.number,
             "text": rec.text,
-            "status_label": _STATUS[rec.status],
+            "status_label": STATUS_LABELS[rec.status].lower(),
         },
         "owner": {"name": owner.name, "email": owner.email},
         "recipient": {"name": recipient.name, "email": recipient.email},

@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 
 from models.agenda import CommitmentStatus
 from models.recurrence import Series
-from models.rules import Commitment, Policy, Recommendation, Response, RuleSet
+from models.rules import STATUS_LABELS, Commitment, Policy, Recommendation, Response, RuleSet
 
 __all__ = [
     "RAG",
@@ -77,11 +77,6 @@ RAG_ORDER: tuple[RAG, ...] = ("red", "amber", "green", "grey")
 """Worst first: a recommendation takes the worst RAG of its commitments."""
 RAG_LABELS: dict[RAG, str] = {"green": "Green", "amber": "Amber", "red": "Red", "grey": "Grey"}
 
-STATUS_LABELS = {
-    "accepted": "Accepted",
-    "partially_accepted": "Partially accepted",
-    "not_accepted": "Not accepted",
-}
 STATE_LABELS = {
     "open": "Open",
     "in_progress": "In progress",

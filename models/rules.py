@@ -63,6 +63,12 @@ UNASSIGNED = "unassigned"
 
 Kind = Literal["deadline", "recurring", "duration", "start", "dependency"]
 Status = Literal["accepted", "partially_accepted", "not_accepted"]
+STATUS_LABELS: dict[str, str] = {
+    "accepted": "Accepted",
+    "partially_accepted": "Partially accepted",
+    "not_accepted": "Not accepted",
+}
+"""A recommendation's response status in words, as reports and messages print it."""
 _ID = r"^[a-z0-9][a-z0-9-]*$"
 _ID_HINT = "ids are lower-case letters, digits and hyphens, like 'sla-in-place'"
 
