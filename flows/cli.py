@@ -320,10 +320,10 @@ def tick(
         exit_with_error(f"{summarise(rules.problems, rules.files)}; nothing was sent.")
     now = _parse_at(at) if at else datetime.now(UTC)
     from flows.db import create_schema, database_url, make_engine
-    from flows.outbox import MaildirOutbox, default_outbox
+    from flows.outbox import default_channel
     from flows.tick import tick as run_tick
 
-    channel = MaildirOutbox(outbox) if outbox else default_outbox()
+    channel = default_channel(outbox)
     engine = make_engine(database)
     try:
         create_schema(engine)
@@ -332,12 +332,13 @@ def tick(
         exit_with_error(f"tick failed against {database_url(database)}: {exc}")
     finally:
         engine.dispose()
+        getattr(channel, "close", lambda: None)()
     console = _stdout()
     sent = result.delivery
     console.print(
         f"tick {now.astimezone(LONDON):%Y-%m-%d %H:%M %Z}: {result.due} due, "
         f"{result.enqueued} queued, {len(result.skipped)} skipped; {sent.sent} sent "
-        f"to {channel.folder}, {sent.retrying} to retry, {sent.dead} dead-lettered.",
+        f"to {channel.describe()}, {sent.retrying} to retry, {sent.dead} dead-lettered.",
         markup=False,
     )
     for key, error in sent.errors:

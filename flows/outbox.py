@@ -13,8 +13,9 @@ import hashlib
 import os
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
-__all__ = ["ChannelError", "MaildirOutbox", "default_outbox"]
+__all__ = ["ChannelError", "MaildirOutbox", "default_channel", "default_outbox"]
 
 
 class ChannelError(Exception):
@@ -27,6 +28,21 @@ class ChannelError(Exception):
 
 def default_outbox() -> MaildirOutbox:
     return MaildirOutbox(Path(os.environ.get("DULY_OUTBOX", "outbox")))
+
+
+def default_channel(outbox: Path | None = None) -> MaildirOutbox | Any:
+    """Where email goes: the SMTP server named by ``DULY_SMTP_URL``, else the Maildir outbox.
+
+    ``outbox`` (a folder) wins over both: it is what ``duly tick --outbox`` asks for.
+    """
+    if outbox is not None:
+        return MaildirOutbox(outbox)
+    url = os.environ.get("DULY_SMTP_URL", "").strip()
+    if url:
+        from flows.smtp import SmtpChannel
+
+        return SmtpChannel.from_url(url)
+    return default_outbox()
 
 
 class MaildirOutbox:
@@ -44,6 +60,10 @@ class MaildirOutbox:
     @staticmethod
     def _file_name(message_id: str) -> str:
         return hashlib.sha256(message_id.encode()).hexdigest()[:40] + ".duly"
+
+    def describe(self) -> str:
+        """Where messages go, for people: the folder."""
+        return str(self.folder)
 
     def has(self, message_id: str) -> bool:
         """True when a message with this Message-ID is already in the Maildir."""

@@ -22,7 +22,7 @@ from prefect.artifacts import create_table_artifact
 from sqlalchemy.engine import Engine
 
 from flows.db import create_schema, make_engine
-from flows.outbox import default_outbox
+from flows.outbox import default_channel
 from flows.rulefiles import load_rules
 from flows.tick import check_rule as check_rule_once
 from flows.tick import deliver as deliver_once
@@ -80,7 +80,7 @@ def check_task(rule_name: str, at: datetime) -> dict[str, Any]:
 
 @task(name="deliver", retries=2, retry_delay_seconds=5)
 def deliver_task(at: datetime) -> dict[str, Any]:
-    result = deliver_once(_engine(os.environ.get("DULY_DATABASE_URL")), default_outbox(), at)
+    result = deliver_once(_engine(os.environ.get("DULY_DATABASE_URL")), default_channel(), at)
     return {
         "sent": result.sent,
         "retrying": result.retrying,

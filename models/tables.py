@@ -24,6 +24,7 @@ __all__ = [
     "AgendaRow",
     "CommitmentRow",
     "Delivery",
+    "InviteRow",
     "OwnerRow",
     "RecommendationRow",
     "ResponseRow",
@@ -85,6 +86,7 @@ class CommitmentRow(SQLModel, table=True):
     review: bool = False
     state: str = Field(default="open", index=True)
     state_since: datetime | None = None
+    snoozed_until: date | None = None  # reminders (not escalations) wait until this day
     digest: str = ""  # hash of the commitment's rule-file entry, to recompile only what changed
 
 
@@ -159,6 +161,8 @@ class Delivery(SQLModel, table=True):
     message_id: str
     subject: str
     body: str
+    html: str | None = None  # the HTML variant of body, when the templates have one
+    ics: str | None = None  # an iTIP object (REQUEST or CANCEL): the message is an invite
     status: str = "queued"  # queued | sending | sent | dead
     attempts: int = 0
     max_attempts: int = 5
@@ -168,6 +172,30 @@ class Delivery(SQLModel, table=True):
     claim: str | None = None
     claimed_at: datetime | None = None
     sent_at: datetime | None = None
+
+
+class InviteRow(SQLModel, table=True):
+    """The calendar invite duly last sent for a commitment: to whom, at which SEQUENCE.
+
+    One row per commitment that has been invited. ``fingerprint`` sums up what
+    the attendee's calendar shows (date, series, wording); when the rules change
+    it, an update goes out with ``sequence`` raised; when the owner changes, the
+    former attendee gets a CANCEL. ``method`` is what was last sent: REQUEST, or
+    CANCEL once the invite is withdrawn. The owner's latest answer is kept here
+    too (its history is in ``state_change``).
+    """
+
+    __tablename__ = "invite"
+
+    commitment_uid: str = Field(primary_key=True)
+    attendee: str  # owner id
+    email: str  # the address the invite was sent to, which a REPLY must come from
+    sequence: int = 0
+    method: str = "REQUEST"  # REQUEST | CANCEL
+    fingerprint: str = ""
+    sent_at: datetime
+    partstat: str | None = None  # ACCEPTED | DECLINED | TENTATIVE | DELEGATED
+    replied_at: datetime | None = None  # the DTSTAMP of the reply recorded
 
 
 class SyncMark(SQLModel, table=True):
