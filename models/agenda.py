@@ -339,6 +339,17 @@ def _live_from(
     return before.since.astimezone(policy.zone).date()
 
 
+def live_from(
+    rules: RuleSet, c: Commitment, states: Mapping[str, CommitmentStatus]
+) -> date | None:
+    """The day ``c`` becomes live, or None while the commitment it waits for is not done.
+
+    Publication of its response, or the day (in its rule's time zone) its ``after:``
+    predecessor was done, as the agenda counts it; ``states`` maps uids to statuses.
+    """
+    return _live_from(rules, c, states, rules.policies[c.rule])
+
+
 def commitment_steps(
     rules: RuleSet,
     c: Commitment,
