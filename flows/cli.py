@@ -754,6 +754,7 @@ def ingest_eval(
             console.print(f"  {miss}", markup=False)
 
 
+import flows.cli_feed  # noqa: E402,F401  (registers feed)
 from flows import cli_report  # noqa: E402,F401  (registers report, dashboard)
 
 
