@@ -30,6 +30,8 @@ __all__ = [
     "ResponseRow",
     "StateChange",
     "SyncMark",
+    "TimeRequest",
+    "UsedToken",
     "agenda_values",
 ]
 
@@ -223,3 +225,40 @@ def agenda_values(item: AgendaItem) -> dict[str, Any]:
         "status": "pending",
         "note": None,
     }
+
+
+class TimeRequest(SQLModel, table=True):
+    """An owner's request for more time on a commitment, and an admin's decision.
+
+    A request never moves a date: the rule files say what was promised, so an
+    admin who grants one edits the due date there. ``status`` is ``pending``,
+    ``granted`` or ``refused``; each request and each decision is also in the
+    commitment's history (``state_change``).
+    """
+
+    __tablename__ = "time_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    commitment_uid: str = Field(foreign_key="commitment.uid", index=True)
+    owner_id: str  # the owner the link or email was for
+    asked_by: str
+    asked_at: datetime
+    until: date  # the date proposed
+    due: date | None = None  # the due date when asked
+    why: str = ""
+    status: str = Field(default="pending", index=True)  # pending | granted | refused
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_why: str | None = None
+
+
+class UsedToken(SQLModel, table=True):
+    """An action link (or an emailed answer) that has acted: it never acts again."""
+
+    __tablename__ = "used_token"
+
+    token_id: str = Field(primary_key=True)  # models.tokens.token_id, or "mail:<digest>"
+    commitment_uid: str = Field(index=True)
+    owner_id: str
+    action: str
+    used_at: datetime
