@@ -754,8 +754,8 @@ def ingest_eval(
             console.print(f"  {miss}", markup=False)
 
 
-import flows.cli_feed  # noqa: E402,F401  (registers feed)
-from flows import cli_report  # noqa: E402,F401  (registers report, dashboard)
+# registers feed; start, done, drop, snooze, replies; report, dashboard; web, requests
+from flows import cli_feed, cli_owner, cli_report, cli_web  # noqa: E402,F401
 
 
 def main() -> None:

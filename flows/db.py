@@ -98,11 +98,16 @@ def create_schema(engine: Engine, attempts: int = 3) -> None:
 
 def read_states(session: Session, uids: set[str] | None = None) -> dict[str, CommitmentStatus]:
     """Every commitment's state (or only those of ``uids``)."""
-    statement = select(CommitmentRow.uid, CommitmentRow.state, CommitmentRow.state_since)
+    statement = select(
+        CommitmentRow.uid,
+        CommitmentRow.state,
+        CommitmentRow.state_since,
+        CommitmentRow.snoozed_until,
+    )
     if uids is not None:
         statement = statement.where(col(CommitmentRow.uid).in_(sorted(uids)))
     rows = session.exec(statement).all()
-    return {uid: CommitmentStatus(state, since) for uid, state, since in rows}
+    return {uid: CommitmentStatus(state, since, snoozed) for uid, state, since, snoozed in rows}
 
 
 def agenda_horizon(session: Session, now: datetime) -> tuple[datetime, bool]:
@@ -230,12 +235,15 @@ def _commitment_values(c: Commitment, digest: str) -> dict[str, Any]:
     }
 
 
-def sync_rules(session: Session, rules: RuleSet, now: datetime) -> dict[str, int]:
+def sync_rules(
+    session: Session, rules: RuleSet, now: datetime, touched: set[str] | None = None
+) -> dict[str, int]:
     """Write the rule set into the database and recompile the agenda of what changed.
 
     Upserts by stable id and never deletes history: a commitment removed from the
     rule files keeps its rows (and its state); only its pending agenda goes.
-    Returns counts: commitments added, changed, and agenda rows written.
+    Returns counts: commitments added, changed, and agenda rows written. The uids of
+    the commitments added, changed or removed are added to ``touched`` when given.
     """
     if not rules.ok:
         raise ValueError("refusing to sync a rule set with errors")
@@ -302,6 +310,8 @@ def sync_rules(session: Session, rules: RuleSet, now: datetime) -> dict[str, int
     dirty = {r["uid"] for r in new_rows} | {r["uid"] for r in changed_rows}
     removed = set(existing) - set(rules.commitments)
     _drop_pending(session, sorted(removed))
+    if touched is not None:
+        touched.update(dirty, removed)
     session.flush()
     until, extended = agenda_horizon(session, now)
     if extended:

@@ -72,7 +72,9 @@ RAG_MEANINGS = {
 def read_history(session: Session) -> dict[str, list[StateEvent]]:
     """Every recorded state change, by commitment uid, oldest first."""
     rows = session.exec(
-        select(StateChange).order_by(col(StateChange.at), col(StateChange.id))
+        select(StateChange)
+        .where(col(StateChange.event) == "state")
+        .order_by(col(StateChange.at), col(StateChange.id))
     ).all()
     history: dict[str, list[StateEvent]] = {}
     for row in rows:
@@ -83,15 +85,21 @@ def read_history(session: Session) -> dict[str, list[StateEvent]]:
 
 
 def read_replies(session: Session) -> dict[str, list[InviteReply]]:
-    """The owners' replies to calendar invites, by commitment uid.
+    """The owners' replies to calendar invites, by commitment uid, oldest first.
 
-    The hook for declined invites: no table records replies yet, so this returns
-    none. When reply ingestion lands (a reply table, or a reply state column on
-    the commitment), read it here; ``models.report`` already turns a DECLINED
-    reply into amber.
+    ``duly replies`` records each accepted REPLY in the history as an event of
+    kind "reply" whose state is the PARTSTAT; ``models.report`` turns a DECLINED
+    one into amber.
     """
-    del session
-    return {}
+    rows = session.exec(
+        select(StateChange)
+        .where(col(StateChange.event) == "reply")
+        .order_by(col(StateChange.at), col(StateChange.id))
+    ).all()
+    replies: dict[str, list[InviteReply]] = {}
+    for row in rows:
+        replies.setdefault(row.commitment_uid, []).append(InviteReply(row.state, _aware(row.at)))
+    return replies
 
 
 def load_history(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import formataddr
 from functools import partial
 from typing import Any, Protocol
@@ -30,7 +30,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, select
 
 from flows.db import due_items, sync_rules
-from flows.messages import build_email, message_id, render_step
+from flows.imip import imip_message
+from flows.invites import invite_delivery, reconcile_invites
+from flows.messages import SENDER, build_email, message_id, render_step
 from flows.outbox import ChannelError
 from models.rules import RuleSet
 from models.tables import AgendaRow, CommitmentRow, Delivery
@@ -43,6 +45,7 @@ __all__ = [
     "check_rule",
     "deliver",
     "in_transaction",
+    "sync",
     "tick",
 ]
 
@@ -124,6 +127,17 @@ def check_rule(session: Session, rules: RuleSet, rule_id: str, now: datetime) ->
             result.skipped.append((row.key, reason))
             continue
         assert policy is not None
+        if row.step == "invite":
+            invite = invite_delivery(session, rules, row, now)
+            if invite is None:
+                reason = "already invited, or no calendar date to invite to"
+                row.status, row.note = "skipped", reason
+                session.add(row)
+                result.skipped.append((row.key, reason))
+                continue
+            deliveries.append(invite)
+            enqueued.append(row.key)
+            continue
         rendered = render_step(rules, row)
         recipient = rules.owners[row.recipient]
         key = f"{row.key}|{CHANNEL}"
@@ -140,6 +154,8 @@ def check_rule(session: Session, rules: RuleSet, rule_id: str, now: datetime) ->
                 "message_id": message_id(key),
                 "subject": rendered.subject,
                 "body": rendered.body,
+                "html": getattr(rendered, "html", None),
+                "ics": None,
                 "status": "queued",
                 "attempts": 0,
                 "max_attempts": policy.max_attempts,
@@ -217,16 +233,44 @@ def deliver(engine: Engine, channel: Channel, now: datetime, batch: int = 100) -
     return result
 
 
-def _send_one(
-    session: Session, channel: Channel, delivery: Delivery, now: datetime, result: DeliverResult
-) -> None:
-    message = build_email(
+def _message(delivery: Delivery, now: datetime) -> Any:
+    """The email of a delivery: an iMIP invite when it carries an iTIP object."""
+    if delivery.ics:
+        return imip_message(
+            ics=delivery.ics.encode("utf-8"),
+            sender=SENDER,
+            to=delivery.address,
+            subject=delivery.subject,
+            body=delivery.body,
+            message_id=delivery.message_id,
+            date=now.astimezone(UTC),
+        )
+    extra = {"html": delivery.html} if delivery.html else {}
+    return build_email(
         key=delivery.key,
         to=delivery.address,
         subject=delivery.subject,
         body=delivery.body,
         at=now,
+        **extra,
     )
+
+
+def sync(session: Session, rules: RuleSet, now: datetime) -> dict[str, int]:
+    """Write the rules into the database, then update or cancel the calendar invites
+    the change affects (each update or cancel is queued as a delivery)."""
+    changed: set[str] = set()
+    counts = sync_rules(session, rules, now, changed)
+    notices = reconcile_invites(session, rules, changed, now)
+    _insert_ignoring_duplicates(session, notices)
+    counts["invites"] = len(notices)
+    return counts
+
+
+def _send_one(
+    session: Session, channel: Channel, delivery: Delivery, now: datetime, result: DeliverResult
+) -> None:
+    message = _message(delivery, now)
     try:
         channel.send(message)
     except ChannelError as exc:
@@ -292,7 +336,7 @@ def tick(
     only: Iterable[str] | None = None,
 ) -> TickResult:
     """Sync the rules, check every rule (or ``only`` these), deliver: one pass as of ``now``."""
-    counts = in_transaction(lambda s: sync_rules(s, rules, now), engine)
+    counts = in_transaction(lambda s: sync(s, rules, now), engine)
     checks: list[CheckResult] = []
     for rule_id in sorted(only if only is not None else rules.policies):
         checks.append(

@@ -12,7 +12,8 @@ What each kind of rule produces (``n`` are the rule's ``remind_before`` days):
 - ``deadline``: ``invite`` when the commitment becomes live; ``remind-<n>d`` n days
   before the due date; ``due`` on it (``remind_before`` 0); ``overdue-<k>`` every
   ``overdue_every`` days after it, ``overdue_repeats`` times; ``escalate`` after
-  ``escalate_after`` days, to the owner's ``escalate_to``.
+  ``escalate_after`` days, to the owner's ``escalate_to``, then ``escalate-2`` after
+  as long again to *their* ``escalate_to``, and so on up the chain to its top.
 - ``recurring``: per occurrence, ``remind-<n>d`` and ``due``; one ``invite`` for the
   whole series. A series with no ``starts`` first falls due one interval after the
   day it became live (an annual review of an SLA is a year after the SLA is in place).
@@ -57,14 +58,22 @@ STATES = ("open", "in_progress", "done", "missed", "dropped", "superseded")
 FINISHED = frozenset({"done", "missed", "dropped", "superseded"})
 
 _OPEN = "open"
+_UNSNOOZABLE = frozenset({"invite"})
+_FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class CommitmentStatus:
-    """A commitment's current state and when it entered it (aware datetime)."""
+    """A commitment's current state and when it entered it (aware datetime).
+
+    ``snoozed_until`` is the day an owner asked to be left alone until: reminders
+    before it are not sent (escalations and invites still are, so a snooze can
+    quieten a commitment but never hide it).
+    """
 
     state: str = _OPEN
     since: datetime | None = None
+    snoozed_until: date | None = None
 
 
 @dataclass(frozen=True, order=True)
@@ -106,8 +115,8 @@ class _Steps:
         self.cal = policy.working_calendar
         self.zone = policy.zone
         self.live_from = live_from
+        self.rules = rules
         self.owner = rules.owners.get(c.owner)
-        self.escalate_to = self.owner.escalate_to if self.owner else None
 
     # -- arithmetic --------------------------------------------------------------
     def shift(self, day: date, n: int) -> date:
@@ -139,6 +148,7 @@ class _Steps:
         early: bool,
         recipient: str | None = None,
         expires: datetime | None = None,
+        useful_until: datetime | None = None,
     ) -> AgendaItem | None:
         send = self.send_day(day, early=early)
         if send < self.live_from:
@@ -156,7 +166,11 @@ class _Steps:
             recipient=recipient or self.c.owner,
             reason=reason,
             template=self.p.template,
-            expires=min(late, expires) if expires is not None else late,
+            expires=useful_until
+            if useful_until is not None
+            else min(late, expires)
+            if expires is not None
+            else late,
         )
 
     def reminders(self, target: date, what: str) -> Iterator[AgendaItem | None]:
@@ -182,21 +196,38 @@ class _Steps:
                     expires=self.instant(target) + timedelta(days=1),
                 )
 
-    def escalation(self, base: date, late_what: str) -> AgendaItem | None:
-        if self.p.escalate_after is None or self.escalate_to is None:
-            return None
+    def escalation(self, base: date, late_what: str) -> Iterator[AgendaItem | None]:
+        """The escalation chain: ``escalate`` to the owner's escalate_to after
+        ``escalate_after``, then ``escalate-2`` to theirs after as long again, and so
+        on up to someone who escalates to nobody."""
+        if self.p.escalate_after is None:
+            return
         n = self.p.escalate_after
-        return self.item(
-            "escalate",
-            self.shift(base, n),
-            base,
-            f"'{self.c.action}' {late_what} {self.unit(n)} ago "
-            f"({base.isoformat()}); escalated from {self.c.owner}",
-            early=False,
-            recipient=self.escalate_to,
-        )
+        chain: list[str] = []
+        holder = self.owner
+        while holder is not None and holder.escalate_to and holder.escalate_to not in chain:
+            if holder.escalate_to == self.c.owner:
+                break
+            chain.append(holder.escalate_to)
+            holder = self.rules.owners.get(holder.escalate_to)
+        for level, recipient in enumerate(chain, start=1):
+            step = "escalate" if level == 1 else f"escalate-{level}"
+            after = n * level
+            source = self.c.owner if level == 1 else chain[level - 2]
+            yield self.item(
+                step,
+                self.shift(base, after),
+                base,
+                f"'{self.c.action}' {late_what} {self.unit(after)} ago "
+                f"({base.isoformat()}); escalated from {source}",
+                early=False,
+                recipient=recipient,
+            )
 
-    def invite(self, occurrence: date, what: str) -> AgendaItem | None:
+    def invite(self, occurrence: date, what: str, *, series: bool = False) -> AgendaItem | None:
+        """The calendar invite, sent when the commitment becomes live. Unlike a
+        reminder it is never too late while its day is ahead (a series: ever), so a
+        commitment that duly learns of late still reaches its owner's calendar."""
         if not self.p.invite:
             return None
         return self.item(
@@ -205,6 +236,7 @@ class _Steps:
             occurrence,
             f"calendar invite: '{self.c.action}' {what}",
             early=False,
+            useful_until=_FOREVER if series else self.instant(occurrence),
         )
 
     # -- kinds -------------------------------------------------------------------
@@ -227,7 +259,7 @@ class _Steps:
                     f"done (overdue reminder {k} of {self.p.overdue_repeats})",
                     early=False,
                 )
-        yield self.escalation(due, "was due")
+        yield from self.escalation(due, "was due")
 
     def recurring(self, start: date, end: date) -> Iterator[AgendaItem | None]:
         if not self.c.rrule:
@@ -239,7 +271,7 @@ class _Steps:
         every = self.c.recurrence
         first = series.first()
         if first is not None:
-            yield self.invite(first, f"{every} from {first.isoformat()}")
+            yield self.invite(first, f"{every} from {first.isoformat()}", series=True)
         lead = max(self.p.remind_before, default=0)
         slack = lead * 2 + 14 if self.p.days == "working" else lead + 7
         for occ in series.occurrences(start - timedelta(days=7), end + timedelta(days=slack)):
@@ -314,7 +346,7 @@ class _Steps:
             f"'{self.c.action}' was to begin {window.text} and has not been marked as started",
             early=False,
         )
-        yield self.escalation(closes, "was to begin by")
+        yield from self.escalation(closes, "was to begin by")
 
     def dependency(self) -> Iterator[AgendaItem | None]:
         yield self.item(
@@ -324,7 +356,7 @@ class _Steps:
             f"'{self.c.action}' can now begin: what it waited for is done",
             early=False,
         )
-        yield self.escalation(self.live_from, "could begin")
+        yield from self.escalation(self.live_from, "could begin")
 
 
 def _live_from(
@@ -377,10 +409,21 @@ def commitment_steps(
         "dependency": steps.dependency,
     }[kind]()
     seen: set[str] = set()
+    quiet = status.snoozed_until
     for item in generated:
-        if item is not None and item.key not in seen:
-            seen.add(item.key)
-            yield item
+        if item is None or item.key in seen:
+            continue
+        if (
+            quiet is not None
+            and item.step not in _UNSNOOZABLE
+            and (
+                item.step.partition("-")[0] != "escalate"
+                and item.at.astimezone(policy.zone).date() < quiet
+            )
+        ):
+            continue
+        seen.add(item.key)
+        yield item
 
 
 def compile_agenda(

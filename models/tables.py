@@ -104,6 +104,9 @@ class StateChange(SQLModel, table=True):
     who: str
     why: str = ""
     evidence: str | None = None
+    # "state": the commitment entered ``state``. "reply": the owner answered its
+    # invite, ``state`` holding the PARTSTAT. "snooze": reminders wait until a day.
+    event: str = "state"
 
 
 class AgendaRow(SQLModel, table=True):
@@ -190,6 +193,7 @@ class InviteRow(SQLModel, table=True):
     __tablename__ = "invite"
 
     commitment_uid: str = Field(primary_key=True)
+    ical_uid: str = Field(index=True)  # models.invite.invite_uid(commitment_uid)
     attendee: str  # owner id
     email: str  # the address the invite was sent to, which a REPLY must come from
     sequence: int = 0

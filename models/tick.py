@@ -20,7 +20,7 @@ __all__ = ["BACKOFF", "Decision", "decide", "next_attempt"]
 
 #: The wait before the first retry of a failed send; it doubles with each attempt.
 BACKOFF = timedelta(minutes=5)
-_STARTED_STEPS = ("start", "not-started", "ready", "escalate")
+_STARTED_STEPS = ("start", "not", "ready", "escalate")  # not-started, escalate-<n>
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,11 @@ def decide(
     """
     if state in FINISHED:
         return Decision("skip", f"the commitment is {state}")
-    if state != "open" and kind in ("start", "dependency") and step in _STARTED_STEPS:
+    if (
+        state != "open"
+        and kind in ("start", "dependency")
+        and step.partition("-")[0] in _STARTED_STEPS
+    ):
         return Decision("skip", "the work has started")
     if now > expires:
         return Decision(
