@@ -7,6 +7,7 @@ Use it as a context manager (or through the ``smtp_server`` fixture that
         os.environ["DULY_SMTP_URL"] = server.url  # smtp://127.0.0.1:PORT
         ...send...
         server.message_ids()       # every copy received, in order (duplicates kept)
+        server.wait_for(10)        # block until 10 copies in all have arrived
         server.messages["<id@duly>"]   # the first copy, parsed (EmailMessage)
         server.connections         # connections opened since start (or reset())
 
@@ -37,6 +38,7 @@ import asyncio
 import logging
 import ssl
 import threading
+import time
 import warnings
 from collections import Counter
 from email import policy
@@ -139,6 +141,7 @@ class SmtpServer:
         self.implicit_tls = implicit_tls
         self._handler = _Handler(self)
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._controller: _Controller | None = None
         self._refuse: tuple[int, str] | None = None
         self._refuse_text = ""
@@ -231,6 +234,17 @@ class SmtpServer:
             self.refusals = 0
 
     # -- what was received --------------------------------------------------------------
+    def wait_for(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until ``count`` copies in all have arrived; False if ``timeout`` ran out."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while len(self.raw) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._arrived.wait(left)
+        return True
+
     def message_ids(self) -> list[str]:
         """The Message-ID of every copy received, in order of arrival (duplicates kept)."""
         with self._lock:
@@ -271,6 +285,7 @@ class SmtpServer:
         with self._lock:
             self.raw.append(bytes(content))
             self.envelopes.append((envelope.mail_from, tuple(envelope.rcpt_tos)))
+            self._arrived.notify_all()
 
     def _opened(self, transport: Any, *, counted: bool = True) -> None:
         with self._lock:
