@@ -165,7 +165,7 @@ def decide_request(
     if request.status != "pending":
         raise StateError(f"request {request_id} was already {request.status}")
     if not grant and not why.strip():
-        raise StateError("say why the request is refused (--why)")
+        raise StateError("say why the request is refused")
     request.status = "granted" if grant else "refused"
     request.decided_by, request.decided_at, request.decision_why = who, now, why.strip()
     session.add(request)

@@ -287,7 +287,7 @@ def create_app(config: WebConfig | None = None) -> FastAPI:
             "today": now().astimezone(LONDON).date(),
         }
 
-    @app.get("/", response_class=HTMLResponse)
+    @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
     def index() -> HTMLResponse:
         return page("web/index.html.j2")
 
@@ -295,7 +295,7 @@ def create_app(config: WebConfig | None = None) -> FastAPI:
     def robots() -> str:
         return "User-agent: *\nDisallow: /\n"
 
-    @app.get("/c/{uid:path}", response_class=HTMLResponse)
+    @app.api_route("/c/{uid:path}", methods=["GET", "HEAD"], response_class=HTMLResponse)
     def commitment_page(uid: str, t: str = "") -> HTMLResponse:
         rules = rules_of.get()
         with Session(engine) as session:

@@ -146,6 +146,8 @@ def verify(
         given = _unb64(signature)
     except (binascii.Error, ValueError):
         raise TokenRefused("malformed") from None
+    if _b64(payload) != encoded or _b64(given) != signature:
+        raise TokenRefused("tampered")  # base64's spare bits changed: one token, one spelling
     if not hmac.compare_digest(given, _mac(key, b"link", payload)):
         raise TokenRefused("tampered")
     try:
