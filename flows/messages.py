@@ -1,42 +1,77 @@
 """Rendering a due agenda step into an email: Jinja2 templates from templates/.
 
-The first line a template renders is ``Subject: ...``; the rest is the body.
-Rendering is strict: a template that names a value the context lacks fails
-loudly instead of sending a message with a hole in it.
+Each kind of step has its own pair of templates, found by the step's *family*:
+the step name less its number (``remind-28d`` -> ``remind``, ``overdue-2`` ->
+``overdue``, ``escalate-3`` -> ``escalate``; ``due``, ``invite``,
+``invite-update``, ``cancel``, ``declined``, ``start``, ``not-started``,
+``ready``, ``midpoint``, ``end`` and ``evaluate`` are families as they stand).
+The rule's ``template:`` (its kind by default) names a folder that may refine
+any family: ``<template>/<family>.txt.j2`` is tried before ``<family>.txt.j2``,
+and likewise for ``.html.j2``. Every family template extends ``base.txt.j2`` or
+``base.html.j2``, which hold the wording shared by all messages.
+
+The first line the plain-text template renders is ``Subject: ...``; the rest is
+the body. The HTML variant is rendered with autoescaping on (a quoted document
+may contain markup); the plain text with it off. Rendering is strict: a template
+that names a value the context lacks fails loudly instead of sending a message
+with a hole in it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 
-from models.rules import STATUS_LABELS, Commitment, RuleSet
+from models.rules import STATUS_LABELS, RuleSet
 from models.tables import AgendaRow
 
-__all__ = ["TEMPLATES", "Rendered", "build_email", "message_id", "render_step"]
+__all__ = [
+    "LINK_ACTIONS",
+    "TEMPLATES",
+    "Rendered",
+    "build_email",
+    "header_safe",
+    "message_id",
+    "render_step",
+    "step_family",
+]
 
 TEMPLATES = Path(
     os.environ.get("DULY_TEMPLATES", Path(__file__).resolve().parents[1] / "templates")
 )
 SENDER = os.environ.get("DULY_FROM", "duly <duly@localhost>")
 LONDON = ZoneInfo("Europe/London")
-_STEP_LABELS = {"due": "Due", "invite": "Promise recorded", "escalate": "Escalation"}
+
+LINK_ACTIONS: tuple[tuple[str, str], ...] = (
+    ("in_progress", "Mark in progress"),
+    ("done", "Mark done (with evidence)"),
+    ("more_time", "Ask for more time"),
+    ("not_mine", "This is not mine"),
+)
+"""The actions a message can link to, in the order shown, with their labels."""
+
+_FAMILY = re.compile(r"(?P<family>[a-z][a-z-]*?)(?:-(?P<n>\d+)d?)?")
+_SPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
 class Rendered:
     subject: str
     body: str
+    html: str
 
 
 def message_id(key: str) -> str:
@@ -45,52 +80,126 @@ def message_id(key: str) -> str:
     return f"<{digest}@duly>"
 
 
+def header_safe(text: str) -> str:
+    """One line fit for a mail header: every run of whitespace (CR, LF, tabs) one space."""
+    return _SPACE.sub(" ", text).strip()
+
+
+def step_family(step: str) -> tuple[str, int | None]:
+    """The family of a step and its number: ``remind-28d`` -> (``remind``, 28)."""
+    match = _FAMILY.fullmatch(step)
+    if match is None:
+        raise ValueError(f"not a step name: {step!r}")
+    n = match["n"]
+    return match["family"], int(n) if n is not None else None
+
+
 @cache
-def _environment(folder: str) -> Environment:
-    return Environment(
+def _environment(folder: str, html: bool) -> Environment:
+    env = Environment(
         loader=FileSystemLoader(folder),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
-        autoescape=False,  # plain text; the HTML variant escapes
+        autoescape=html,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
+    env.filters["day"] = _day
+    env.filters["oneline"] = header_safe
+    return env
 
 
-def _commitment_context(rules: RuleSet, c: Commitment) -> dict[str, Any]:
-    period = c.due or c.starts
-    return {
-        "uid": c.uid,
-        "id": c.id,
-        "para": c.para,
-        "quote": c.quote,
-        "action": c.action,
-        "due": c.due.due.isoformat() if c.due else "",
-        "window": f"{period.start.isoformat()} to {period.end.isoformat()}"
-        if period and period.start != period.end
-        else "",
-        "every": c.recurrence,
-    }
+def _day(value: date) -> str:
+    """30 April 2018 -> 'Monday 30 April 2018'."""
+    return f"{value:%A} {value.day} {value:%B %Y}"
 
 
-def render_step(rules: RuleSet, row: AgendaRow) -> Rendered:
-    """Subject and body of the message for one due agenda step."""
+def _template(rule_template: str, family: str, suffix: str) -> Template:
+    env = _environment(str(TEMPLATES), suffix == "html")
+    names = [f"{rule_template}/{family}.{suffix}.j2", f"{family}.{suffix}.j2"]
+    return env.select_template(names)
+
+
+def _links(links: Mapping[str, str] | None) -> list[dict[str, str]]:
+    if not links:
+        return []
+    unknown = sorted(set(links) - {action for action, _ in LINK_ACTIONS})
+    if unknown:
+        raise ValueError(f"unknown link actions: {', '.join(unknown)}")
+    shown = []
+    for action, label in LINK_ACTIONS:
+        url = links.get(action)
+        if url is None:
+            continue
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError(f"the {action} link must be an http(s) URL")
+        shown.append({"action": action, "label": label, "url": url})
+    return shown
+
+
+def _local_day(at: datetime | None, zone: ZoneInfo) -> date | None:
+    if at is None:
+        return None
+    if at.tzinfo is None:  # SQLite hands back naive UTC
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(zone).date()
+
+
+def _context(rules: RuleSet, row: AgendaRow, links: Mapping[str, str] | None) -> dict[str, Any]:
     c = rules.commitments[row.commitment_uid]
     response = rules.responses[c.response_id]
     rec = next(r for r in response.recommendations if r.number == c.recommendation)
+    policy = rules.policies.get(row.rule_id) or rules.policies.get(c.rule)
     owner = rules.owners[c.owner]
     recipient = rules.owners.get(row.recipient, owner)
-    context = {
+    family, number = step_family(row.step)
+    zone = policy.zone if policy is not None else LONDON
+    sent_on = _local_day(row.at, zone)
+    due = c.due.due if c.due else None
+    occurrence = row.occurrence or due or sent_on
+    period = c.due or c.starts
+    waits_for = rules.commitments.get(c.after) if c.after else None
+    return {
         "key": row.key,
         "step": row.step,
-        "step_label": _STEP_LABELS.get(row.step, "Reminder"),
-        "reason": row.reason,
-        "occurrence": row.occurrence.isoformat(),
+        "family": family,
+        "number": number,  # remind-28d: 28; overdue-2: 2; escalate-3: 3
+        "level": (number or 1) if family == "escalate" else None,
+        "reason": header_safe(row.reason or ""),
+        "occurrence": occurrence,
+        "sent_on": sent_on,
+        "due": due,
+        "days_overdue": (sent_on - due).days
+        if due is not None and sent_on is not None and sent_on > due
+        else None,
+        "days_late": (sent_on - occurrence).days
+        if sent_on is not None and sent_on > occurrence
+        else None,
         "escalated": row.recipient != c.owner,
-        "commitment": _commitment_context(rules, c),
+        "rule": {
+            "id": policy.id if policy else row.rule_id,
+            "kind": policy.kind if policy else "",
+            "days": policy.days if policy else "calendar",
+            "overdue_repeats": policy.overdue_repeats if policy else 0,
+        },
+        "commitment": {
+            "uid": c.uid,
+            "id": c.id,
+            "para": c.para,
+            "quote": c.quote,
+            "action": c.action,
+            "window": (period.start, period.end)
+            if period and period.start != period.end
+            else None,
+            "window_text": period.text if period else "",
+            "every": c.recurrence,
+            "waits_for": waits_for.action if waits_for else "",
+        },
         "response": {
             "id": response.id,
             "title": response.title,
             "inspectorate": response.inspectorate,
-            "published": response.published.isoformat(),
+            "published": response.published,
         },
         "recommendation": {
             "number": rec.number,
@@ -99,26 +208,49 @@ def render_step(rules: RuleSet, row: AgendaRow) -> Rendered:
         },
         "owner": {"name": owner.name, "email": owner.email},
         "recipient": {"name": recipient.name, "email": recipient.email},
+        "links": _links(links),
     }
-    template = _environment(str(TEMPLATES)).get_template(f"{row.template}.txt.j2")
-    text = template.render(context)
+
+
+def render_step(
+    rules: RuleSet, row: AgendaRow, links: Mapping[str, str] | None = None
+) -> Rendered:
+    """Subject, plain-text body and HTML body of the message for one agenda step.
+
+    ``row`` may be an unsaved row built for a notice outside the agenda
+    (``declined``, ``cancel``, ``invite-update``). ``links`` maps the actions of
+    :data:`LINK_ACTIONS` to URLs; when given, both variants show them.
+    """
+    context = _context(rules, row, links)
+    family = context["family"]
+    rule_template = row.template or (rules.policies[row.rule_id].template)
+    text_template = _template(rule_template, family, "txt")
+    text = text_template.render(context)
     first, _, body = text.partition("\n")
     if not first.startswith("Subject: "):
-        raise ValueError(f"template {row.template}.txt.j2 must start with 'Subject: '")
-    return Rendered(first.removeprefix("Subject: ").strip(), body.lstrip("\n"))
+        raise ValueError(f"template {text_template.name} must start with 'Subject: '")
+    subject = header_safe(first.removeprefix("Subject: "))
+    html = _template(rule_template, family, "html").render(context, subject=subject)
+    return Rendered(subject, body.lstrip("\n"), html)
 
 
-def build_email(*, key: str, to: str, subject: str, body: str, at: datetime) -> EmailMessage:
+def build_email(
+    *, key: str, to: str, subject: str, body: str, at: datetime, html: str | None = None
+) -> EmailMessage:
     """An RFC 5322 message whose Message-ID is derived from the delivery key.
 
     ``to`` is a full address (``Name <user@example.org>``). The body is sent as
-    8-bit UTF-8 text, readable as it stands in any mail client or on disk.
+    8-bit UTF-8 text, readable as it stands in any mail client or on disk; with
+    ``html`` the message is multipart/alternative, the text first. The subject is
+    made one line whatever it holds.
     """
     message = EmailMessage()
     message["From"] = SENDER
     message["To"] = to
-    message["Subject"] = subject
+    message["Subject"] = header_safe(subject)
     message["Date"] = format_datetime(at.astimezone(LONDON))
     message["Message-ID"] = message_id(key)
     message.set_content(body, cte="8bit")
+    if html is not None:
+        message.add_alternative(html, subtype="html")
     return message

@@ -44,8 +44,8 @@ def sent_keys(engine) -> list[str]:
 SLA_REMINDER = """\
 Dear Head of Litigation Operations,
 
-28 days before 'Updated SLA between the Home Office and the GLD in
-place' is due on 2018-04-30.
+This is your 28-day reminder: 'Updated SLA between the Home Office and
+the GLD in place' is due on Monday 30 April 2018.
 
 What was promised
   An Inspection of the Home Office's Mechanisms for Learning from
