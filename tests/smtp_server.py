@@ -172,7 +172,7 @@ class SmtpServer:
         """Listen (again, on the same port once one was chosen)."""
         if self._controller is not None:
             return
-        kwargs: dict[str, Any] = {"ready_timeout": 10.0}
+        kwargs: dict[str, Any] = {"ready_timeout": 10.0, "server_hostname": "smtp.test"}
         if self.tls is not None:
             kwargs["ssl_context" if self.implicit_tls else "tls_context"] = self.tls
         if self.auth:

@@ -381,7 +381,8 @@ def test_a_tick_delivers_through_smtp_exactly_once(smtp_server, sqlite_url, seed
     with Session(engine) as session:
         deliveries = session.exec(select(Delivery)).all()
     engine.dispose()
-    assert (result.delivery.sent, again.delivery.sent) == (11, 0)
+    assert result.delivery.sent == len(deliveries) > 0
+    assert again.delivery.sent == 0
     assert sorted(smtp_server.message_ids()) == sorted(d.message_id for d in deliveries)
     assert smtp_server.connections == 1
 
