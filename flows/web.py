@@ -291,6 +291,10 @@ def create_app(config: WebConfig | None = None) -> FastAPI:
     def index() -> HTMLResponse:
         return page("web/index.html.j2")
 
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status_code=204)
+
     @app.get("/robots.txt", response_class=PlainTextResponse)
     def robots() -> str:
         return "User-agent: *\nDisallow: /\n"
