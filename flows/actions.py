@@ -18,7 +18,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from flows.db import StateError, agenda_horizon, read_states, set_state, write_agenda
-from flows.invites import notice_values, open_invites, reconcile_invites
+from flows.invites import links_for, notice_values, open_invites, reconcile_invites
 from models.invite import Reply
 from models.rules import RuleSet
 from models.tables import CommitmentRow, InviteRow, StateChange
@@ -190,6 +190,7 @@ def record_reply(session: Session, rules: RuleSet, reply: Reply, now: datetime) 
         f"on {reply.dtstamp:%Y-%m-%d}{said}",
         now=now,
         token=f"{reply.dtstamp:%Y%m%dT%H%M%SZ}",
+        links=links_for(session, uid, boss.id, now),
     )
     result.notices = _queue(session, [notice])
     return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +107,13 @@ def read_states(session: Session, uids: set[str] | None = None) -> dict[str, Com
     if uids is not None:
         statement = statement.where(col(CommitmentRow.uid).in_(sorted(uids)))
     rows = session.exec(statement).all()
-    return {uid: CommitmentStatus(state, since, snoozed) for uid, state, since, snoozed in rows}
+    return {  # SQLite returns naive datetimes: they are UTC
+        uid: CommitmentStatus(state, _utc(since), snoozed) for uid, state, since, snoozed in rows
+    }
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def agenda_horizon(session: Session, now: datetime) -> tuple[datetime, bool]:

@@ -38,6 +38,7 @@ __all__ = [
     "CHANNEL",
     "entry_for",
     "invite_delivery",
+    "links_for",
     "notice_values",
     "open_invites",
     "organizer",
@@ -89,6 +90,20 @@ def _fingerprint(entry: CalendarEntry, owner: Owner) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
 
 
+def links_for(
+    session: Session, commitment_uid: str, recipient: str, now: datetime
+) -> dict[str, str]:
+    """The signed action links of a message to ``recipient`` (flows.links), signed with
+    the key of the database this session works on."""
+    from flows.links import action_links, secret_key
+
+    url = session.get_bind().engine.url.render_as_string(hide_password=False)
+    cache = session.info.setdefault("duly_link_keys", {})
+    if url not in cache:
+        cache[url] = secret_key(url)
+    return action_links(commitment_uid, recipient, now, key=cache[url])
+
+
 def notice_values(
     rules: RuleSet,
     *,
@@ -101,6 +116,7 @@ def notice_values(
     ics: bytes | None = None,
     token: str | None = None,
     max_attempts: int | None = None,
+    links: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The Delivery row of a message that is not an agenda step (an update, a cancel,
     a decline), rendered now. Its key is ``<uid>#<step>@<token>|email``: the token
@@ -120,7 +136,7 @@ def notice_values(
         reason=reason,
         template=policy.template,
     )
-    rendered = render_step(rules, row)
+    rendered = render_step(rules, row, links=links)
     key = f"{agenda_key}|{CHANNEL}"
     return {
         "key": key,
@@ -177,6 +193,7 @@ def invite_delivery(
         reason=row.reason,
         now=now,
         ics=ics,
+        links=links_for(session, c.uid, owner.id, now),
     )
     # the agenda step's own key, so the step and its message are one
     values["agenda_key"] = row.key
@@ -298,6 +315,7 @@ def reconcile_invites(
                 now=now,
                 ics=ics,
                 token=str(sequence),
+                links=links_for(session, c.uid, owner.id, now),
             )
         )
         _remember(session, known, c, owner, entry, sequence, "REQUEST", now)

@@ -59,7 +59,7 @@ def _instant(at: str | None) -> datetime:
 
 @task(name="sync-rules", retries=2, retry_delay_seconds=5)
 def sync_task(at: datetime) -> dict[str, int]:
-    from flows.db import sync_rules as sync
+    from flows.tick import sync
 
     rules = _rules()
     counts: dict[str, int] = in_transaction(
@@ -80,7 +80,9 @@ def check_task(rule_name: str, at: datetime) -> dict[str, Any]:
 
 @task(name="deliver", retries=2, retry_delay_seconds=5)
 def deliver_task(at: datetime) -> dict[str, Any]:
-    result = deliver_once(_engine(os.environ.get("DULY_DATABASE_URL")), default_channel(), at)
+    result = deliver_once(
+        _engine(os.environ.get("DULY_DATABASE_URL")), default_channel(), at, rules=_rules()
+    )
     return {
         "sent": result.sent,
         "retrying": result.retrying,

@@ -24,14 +24,14 @@ from email.utils import formataddr
 from functools import partial
 from typing import Any, Protocol
 
-from sqlalchemy import update
+from sqlalchemy import DateTime, bindparam, literal, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, select
 
-from flows.db import due_items, sync_rules
+from flows.db import sync_rules
 from flows.imip import imip_message
-from flows.invites import invite_delivery, reconcile_invites
+from flows.invites import invite_delivery, links_for, reconcile_invites
 from flows.messages import SENDER, build_email, message_id, render_step
 from flows.outbox import ChannelError
 from models.rules import RuleSet
@@ -92,87 +92,152 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
 
 
 def check_rule(session: Session, rules: RuleSet, rule_id: str, now: datetime) -> CheckResult:
-    """Enqueue what one rule has due at ``now``; record what is skipped and why."""
+    """Enqueue what one rule has due at ``now``; record what is skipped and why.
+
+    Bulk SQL over the pending index, whatever the number of commitments: the only
+    rows read into Python are those that may be skipped (late, or whose commitment
+    is no longer open) and invites (which keep their SEQUENCE); everything else
+    due is enqueued by one ``INSERT ... SELECT``, unrendered. The message is
+    rendered when it is sent (:func:`deliver`), and kept.
+    """
     result = CheckResult(rule_id)
-    rows = due_items(session, rule_id, now)
-    result.due = len(rows)
-    if not rows:
-        return result
-    uids = sorted({r.commitment_uid for r in rows})
-    states = dict(
-        session.exec(
-            select(CommitmentRow.uid, CommitmentRow.state).where(col(CommitmentRow.uid).in_(uids))
-        ).all()
-    )
     policy = rules.policies.get(rule_id)
-    deliveries: list[dict[str, Any]] = []
-    enqueued: list[str] = []
-    for row in rows:
-        commitment = rules.commitments.get(row.commitment_uid)
-        if policy is None or commitment is None:
-            reason = "no longer in the rules"
+    due = _due(rule_id, now)
+    if policy is None:  # the rule is gone from the files: nothing of it is sent
+        rows = session.exec(select(AgendaRow.key).where(*due)).all()
+        if rows:
+            session.execute(update(AgendaRow).where(*due).values(status="skipped", note=_GONE))
+        result.due = len(rows)
+        result.skipped = [(key, _GONE) for key in rows]
+        return result
+    candidates = session.exec(
+        select(
+            AgendaRow.key,
+            AgendaRow.commitment_uid,
+            AgendaRow.step,
+            AgendaRow.at,
+            AgendaRow.expires,
+            CommitmentRow.state,
+        )
+        .join(CommitmentRow, col(CommitmentRow.uid) == col(AgendaRow.commitment_uid), isouter=True)
+        .where(
+            *due,
+            (col(AgendaRow.step) == "invite")
+            | (col(AgendaRow.expires) < now)
+            | (col(CommitmentRow.state) != "open")
+            | col(CommitmentRow.uid).is_(None),
+        )
+        .order_by(col(AgendaRow.at), col(AgendaRow.key))
+    ).all()
+    skips: list[dict[str, Any]] = []
+    invites: list[dict[str, Any]] = []
+    for key, uid, step, at, expires, state in candidates:
+        if uid not in rules.commitments:
+            reason = _GONE
         else:
             decision = decide(
-                step=row.step,
+                step=step,
                 kind=policy.kind,
-                at=row.at,
-                expires=row.expires,
-                state=states.get(row.commitment_uid, "open"),
+                at=_aware(at),
+                expires=_aware(expires),
+                state=state or "open",
                 now=now,
             )
             reason = decision.reason if decision.action == "skip" else ""
-        if reason:
-            row.status, row.note = "skipped", reason
-            session.add(row)
-            result.skipped.append((row.key, reason))
-            continue
-        assert policy is not None
-        if row.step == "invite":
+        if not reason and step == "invite":
+            row = session.get(AgendaRow, key)
+            assert row is not None
             invite = invite_delivery(session, rules, row, now)
-            if invite is None:
-                reason = "already invited, or no calendar date to invite to"
-                row.status, row.note = "skipped", reason
-                session.add(row)
-                result.skipped.append((row.key, reason))
+            if invite is not None:
+                invites.append(invite)
                 continue
-            deliveries.append(invite)
-            enqueued.append(row.key)
-            continue
-        rendered = render_step(rules, row)
-        recipient = rules.owners[row.recipient]
-        key = f"{row.key}|{CHANNEL}"
-        deliveries.append(
-            {
-                "key": key,
-                "agenda_key": row.key,
-                "commitment_uid": row.commitment_uid,
-                "rule_id": rule_id,
-                "step": row.step,
-                "channel": CHANNEL,
-                "recipient": recipient.id,
-                "address": formataddr((recipient.name, recipient.email)),
-                "message_id": message_id(key),
-                "subject": rendered.subject,
-                "body": rendered.body,
-                "html": getattr(rendered, "html", None),
-                "ics": None,
-                "status": "queued",
-                "attempts": 0,
-                "max_attempts": policy.max_attempts,
-                "created_at": now,
-                "next_attempt_at": None,
-            }
+            reason = "already invited, or no calendar date to invite to"
+        if reason:
+            skips.append({"k": key, "note": reason})
+            result.skipped.append((key, reason))
+    if skips:
+        table = AgendaRow.__table__  # type: ignore[attr-defined]
+        session.execute(  # Core executemany: one statement, every row
+            update(table)
+            .where(table.c.key == bindparam("k"))
+            .values(status="skipped", note=bindparam("note")),
+            skips,
         )
-        enqueued.append(row.key)
-    _insert_ignoring_duplicates(session, deliveries)
-    if enqueued:
-        session.execute(
-            update(AgendaRow)
-            .where(col(AgendaRow.key).in_(enqueued), col(AgendaRow.status) == "pending")
-            .values(status="enqueued")
-        )
-    result.enqueued = len(enqueued)
+    _insert_ignoring_duplicates(session, invites)
+    session.execute(_enqueue_due(session, rule_id, policy.max_attempts, now))
+    enqueued = session.execute(
+        update(AgendaRow)
+        .where(*due)
+        .values(status="enqueued")
+        .execution_options(synchronize_session=False)
+    )
+    result.enqueued = enqueued.rowcount
+    result.due = result.enqueued + len(result.skipped)
     return result
+
+
+_GONE = "no longer in the rules"
+
+
+def _due(rule_id: str, now: datetime) -> tuple[Any, ...]:
+    """The pending steps of a rule due at or before ``now``: one range of the partial index."""
+    return (
+        col(AgendaRow.rule_id) == rule_id,
+        col(AgendaRow.status) == "pending",
+        col(AgendaRow.at) <= now,
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _enqueue_due(session: Session, rule_id: str, max_attempts: int, now: datetime) -> Any:
+    """``INSERT INTO delivery ... SELECT`` every pending due step of the rule but invites
+    (already queued with their SEQUENCE), skipping keys already there."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    a = AgendaRow.__table__.c  # type: ignore[attr-defined]
+    source = select(
+        (a.key + literal("|" + CHANNEL)).label("key"),
+        a.key,
+        a.commitment_uid,
+        a.rule_id,
+        a.step,
+        literal(CHANNEL),
+        a.recipient,
+        literal(""),
+        literal(""),
+        literal(""),
+        literal("queued"),
+        literal(0),
+        literal(max_attempts),
+        literal(now, DateTime(timezone=True)),
+    ).where(*_due(rule_id, now), a.step != "invite")
+    columns = [
+        "key",
+        "agenda_key",
+        "commitment_uid",
+        "rule_id",
+        "step",
+        "channel",
+        "recipient",
+        "address",
+        "subject",
+        "body",
+        "status",
+        "attempts",
+        "max_attempts",
+        "created_at",
+    ]
+    return (
+        insert(Delivery)
+        .from_select(columns, source)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
 
 
 def _reconcile(session: Session, channel: Channel, now: datetime) -> int:
@@ -185,7 +250,7 @@ def _reconcile(session: Session, channel: Channel, now: datetime) -> int:
     has: Callable[[str], bool] | None = getattr(channel, "has", None)
     reconciled = 0
     for delivery in stale:
-        if has is not None and has(delivery.message_id):
+        if has is not None and delivery.message_id and has(delivery.message_id):
             delivery.status, delivery.sent_at = "sent", delivery.claimed_at
             reconciled += 1
         else:
@@ -222,15 +287,72 @@ def _claim(session: Session, now: datetime, batch: int) -> list[Delivery]:
     return list(session.exec(select(Delivery).where(col(Delivery.claim) == token)).all())
 
 
-def deliver(engine: Engine, channel: Channel, now: datetime, batch: int = 100) -> DeliverResult:
-    """Send every queued delivery that is ready at ``now``; record each attempt."""
+def deliver(
+    engine: Engine,
+    channel: Channel,
+    now: datetime,
+    batch: int = 100,
+    *,
+    rules: RuleSet | None = None,
+) -> DeliverResult:
+    """Send every queued delivery that is ready at ``now``; record each attempt.
+
+    Steps queued unrendered are rendered from ``rules`` (default: the rule files
+    of ``DULY_RULES``) when claimed, and the rendering is committed before the send.
+    """
     result = DeliverResult()
     with Session(engine) as session:
         result.reconciled = _reconcile(session, channel, now)
         while claimed := _claim(session, now, batch):
+            if any(not d.subject for d in claimed):
+                if rules is None:
+                    from flows.rulefiles import load_rules
+
+                    rules = load_rules()
+                _render(session, rules, claimed, now, result)
             for delivery in claimed:
-                _send_one(session, channel, delivery, now, result)
+                if delivery.status == "sending":
+                    _send_one(session, channel, delivery, now, result)
     return result
+
+
+def _render(
+    session: Session,
+    rules: RuleSet,
+    claimed: list[Delivery],
+    now: datetime,
+    result: DeliverResult,
+) -> None:
+    """Render the claimed deliveries that were queued unrendered, and commit it."""
+    todo = [d for d in claimed if not d.subject]
+    steps = {
+        row.key: row
+        for row in session.exec(
+            select(AgendaRow).where(col(AgendaRow.key).in_([d.agenda_key for d in todo]))
+        ).all()
+    }
+    for delivery in todo:
+        row = steps.get(delivery.agenda_key)
+        recipient = rules.owners.get(delivery.recipient)
+        if (
+            row is None
+            or recipient is None
+            or delivery.commitment_uid not in rules.commitments
+            or delivery.rule_id not in rules.policies
+        ):
+            delivery.status, delivery.claim = "dead", None
+            delivery.last_error = "no longer in the rules: not sent"
+            result.dead += 1
+            result.errors.append((delivery.key, delivery.last_error))
+        else:
+            links = links_for(session, delivery.commitment_uid, recipient.id, now)
+            rendered = render_step(rules, row, links=links)
+            delivery.subject, delivery.body = rendered.subject, rendered.body
+            delivery.html = getattr(rendered, "html", None)
+            delivery.address = formataddr((recipient.name, recipient.email))
+        delivery.message_id = delivery.message_id or message_id(delivery.key)
+        session.add(delivery)
+    session.commit()
 
 
 def _message(delivery: Delivery, now: datetime) -> Any:
@@ -342,4 +464,4 @@ def tick(
         checks.append(
             in_transaction(partial(check_rule, rules=rules, rule_id=rule_id, now=now), engine)
         )
-    return TickResult(now, counts, checks, deliver(engine, channel, now))
+    return TickResult(now, counts, checks, deliver(engine, channel, now, rules=rules))

@@ -141,8 +141,10 @@ class Delivery(SQLModel, table=True):
     """One message sent or to be sent: the audit trail.
 
     ``key`` (``<agenda key>|<channel>``) is unique: however many ticks see a step,
-    it is enqueued once. The message is rendered when it is enqueued, so the log
-    keeps exactly what was sent. A sender first *claims* a row (status
+    it is enqueued once. An agenda step is queued unrendered (one bulk INSERT) and
+    rendered when first claimed, before it is sent; a notice (an invite update, a
+    cancel, a decline) is rendered when queued. Either way the row keeps exactly
+    what was sent. A sender first *claims* a row (status
     ``sending``), then sends, then records ``sent``; a claim older than its lease
     is reconciled with the channel (the Message-ID is derived from the key)
     before it is tried again.
@@ -162,10 +164,10 @@ class Delivery(SQLModel, table=True):
     step: str
     channel: str  # "email"
     recipient: str  # owner id
-    address: str  # where the channel sends it
-    message_id: str
-    subject: str
-    body: str
+    address: str = ""  # where the channel sends it
+    message_id: str | None = None  # set when rendered, before the first send
+    subject: str = ""  # "" until rendered: a due step is queued in bulk, rendered on claim
+    body: str = ""
     html: str | None = None  # the HTML variant of body, when the templates have one
     ics: str | None = None  # an iTIP object (REQUEST or CANCEL): the message is an invite
     status: str = "queued"  # queued | sending | sent | dead

@@ -19,6 +19,17 @@ POSTGRES_URL = os.environ.get(
 )
 
 
+LINK_KEY = "duly-tests-link-key-not-a-secret"
+
+
+@pytest.fixture(autouse=True)
+def _fixed_link_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test signs action links with one known key, so messages are byte-for-byte
+    reproducible and no test writes a key file beside the repository's database."""
+    if not os.environ.get("DULY_SECRET_KEY"):
+        monkeypatch.setenv("DULY_SECRET_KEY", LINK_KEY)
+
+
 @pytest.fixture(scope="session")
 def seed_rules():
     """The rule set in rules/: the five seed responses, the policies and the owners."""

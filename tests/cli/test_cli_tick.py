@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+from icalendar import Calendar
 from typer.testing import CliRunner
 
 from flows.cli import app
+from flows.outbox import MaildirOutbox
 from tests.conftest import ROOT
 
 
@@ -23,17 +27,31 @@ def test_tick_on_easter_monday_2018_writes_the_sla_reminder_once(sqlite_url, tmp
     first = CliRunner().invoke(app, args, env=env)
     assert (first.exit_code, first.stderr) == (0, "")
     assert first.stdout.strip() == (
-        f"tick 2018-04-02 09:00 BST: 131 due, 11 queued, 120 skipped; 11 sent to {outbox}, "
+        f"tick 2018-04-02 09:00 BST: 131 due, 25 queued, 106 skipped; 25 sent to {outbox}, "
         "0 to retry, 0 dead-lettered."
     )
     files = sorted((outbox / "new").iterdir())
-    assert len(files) == 11
+    assert len(files) == 25  # 11 reminders, 14 calendar invites
     sla = [f.read_text() for f in files if "sla-in-place#remind-28d" in f.read_text()]
     assert len(sla) == 1
     assert (
         "Subject: Reminder: Updated SLA between the Home Office and the GLD in place\n"
         " (due 2018-04-30)"
     ) in sla[0]
+
+    # the SLA's calendar invite: iMIP, METHOD and MIME method agreeing, due in April 2018
+    (invite,) = [
+        m
+        for m in MaildirOutbox(outbox).messages()
+        if "sla-in-place#invite" in m.get_body(preferencelist=("plain",)).get_content()
+    ]
+    (part,) = [p for p in invite.walk() if p.get_content_type() == "text/calendar"]
+    assert part.get_param("method") == "REQUEST"
+    ics = Calendar.from_ical(part.get_content())
+    (event,) = ics.walk("VEVENT")
+    assert (str(ics["METHOD"]), event.decoded("DTSTART")) == ("REQUEST", date(2018, 4, 30))
+    assert event["ATTENDEE"].params["RSVP"] == "TRUE"
+    assert [p.get_filename() for p in invite.iter_attachments()] == ["invite.ics"]
 
     second = CliRunner().invoke(app, args, env=env)
     assert second.stdout.strip() == (

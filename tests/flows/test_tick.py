@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import Session, select
 
 from flows.db import create_schema, make_engine, set_state
+from flows.links import action_links
 from flows.outbox import ChannelError, MaildirOutbox
 from flows.tick import LEASE, _claim, deliver, tick
 from models.tables import AgendaRow, CommitmentRow, Delivery
@@ -56,13 +57,22 @@ What was promised
 Due:    2018-04-30 (the period 2018-04-01 to 2018-04-30)
 Owner:  Head of Litigation Operations <lo-head@homeoffice.example>
 
-To record progress (started, done, or a new date agreed), tell your duly
-administrator, quoting this reference: learning-from-litigation-2018/sla-in-place
+To record progress, use one of these links:
+  Mark in progress: {in_progress}
+  Mark done (with evidence): {done}
+  Ask for more time: {more_time}
+  This is not mine: {not_mine}
 
 {signature}
 duly keeps the department's promises to the Independent Chief Inspector of Borders and Immigration.
 Reference: learning-from-litigation-2018/sla-in-place#remind-28d@2018-04-30
-""".format(signature="-- ")  # the standard signature separator ends in a space
+"""
+
+
+def sla_reminder() -> str:
+    """The 28-day reminder as sent on Easter Monday, with the owner's signed links."""
+    links = action_links(SLA, "lo-head", london(2018, 4, 2, 9))
+    return SLA_REMINDER.format(signature="-- ", **links)  # the separator ends in a space
 
 
 def test_easter_monday_2018_replay_sends_the_sla_reminder_missed_over_the_weekend(
@@ -71,21 +81,31 @@ def test_easter_monday_2018_replay_sends_the_sla_reminder_missed_over_the_weeken
     # The 28-day reminder went due on Maundy Thursday; a first tick on Easter Monday
     # is within its 3 working days, so it goes out, and so does the rest of that day.
     result = tick(engine, seed_rules, london(2018, 4, 2, 9), outbox)
-    assert (result.due, result.enqueued, result.delivery.sent) == (131, 11, 11)
+    # 11 reminders, and 14 invites for commitments whose day is still ahead
+    assert (result.due, result.enqueued, result.delivery.sent) == (131, 25, 25)
     messages = {m["Message-ID"]: m for m in outbox.messages()}
-    assert len(messages) == 11
-    (sla,) = [m for m in messages.values() if "sla-in-place#" in m.get_content()]
+    assert len(messages) == 25
+    invites = [m for m in messages.values() if m.get_content_type() == "multipart/mixed"]
+    assert len(invites) == 14
+    reminders = [m for m in messages.values() if m not in invites]
+    (sla,) = [
+        m
+        for m in reminders
+        if "sla-in-place#" in m.get_body(preferencelist=("plain",)).get_content()
+    ]
     assert sla["Subject"] == (
         "Reminder: Updated SLA between the Home Office and the GLD in place (due 2018-04-30)"
     )
     assert sla["To"] == "Head of Litigation Operations <lo-head@homeoffice.example>"
     assert sla["Date"] == "Mon, 02 Apr 2018 09:00:00 +0100"
-    assert sla.get_content() == SLA_REMINDER
-    # what had long gone (the January invites) is skipped, with the reason
+    assert sla.get_body(preferencelist=("plain",)).get_content() == sla_reminder()
+    # the invite of January was not too late: the SLA's day is still ahead
+    assert f"{SLA}#invite@2018-04-30" not in dict(result.skipped)
+    # but the one for the joint improvement plan, due in March, had gone: skipped, with why
     skipped = dict(result.skipped)
-    assert skipped[f"{SLA}#invite@2018-04-30"] == (
+    assert skipped["learning-from-litigation-2018/joint-improvement-plan#invite@2018-03-31"] == (
         "too late: it was due to go on 2018-01-30 09:00 UTC and is useless after "
-        "2018-02-02 09:00 UTC"
+        "2018-03-31 08:00 UTC"
     )
 
 
@@ -93,7 +113,7 @@ def test_a_second_tick_at_the_same_instant_sends_nothing(engine, outbox, seed_ru
     tick(engine, seed_rules, london(2018, 4, 2, 9), outbox)
     again = tick(engine, seed_rules, london(2018, 4, 2, 9), outbox)
     assert (again.due, again.enqueued, again.delivery.sent) == (0, 0, 0)
-    assert len(outbox.messages()) == 11
+    assert len(outbox.messages()) == 25
 
 
 def test_runs_missed_for_four_days_catch_up_on_what_is_still_useful(engine, outbox, seed_rules):
@@ -192,8 +212,9 @@ def test_a_failing_channel_is_retried_with_backoff_then_dead_lettered(engine, se
 def test_a_bad_address_is_dead_lettered_without_blocking_the_others(engine, outbox, seed_rules):
     channel = FailingChannel(permanent_for="lo-head@", inner=outbox)
     result = tick(engine, seed_rules, london(2018, 4, 2, 9), channel)
-    assert (result.delivery.sent, result.delivery.dead) == (7, 4)  # 4 for lo-head
-    assert len(outbox.messages()) == 7
+    # 4 reminders and 1 invite for lo-head
+    assert (result.delivery.sent, result.delivery.dead) == (20, 5)
+    assert len(outbox.messages()) == 20
 
 
 def test_a_crash_between_sending_and_recording_never_sends_twice(engine, outbox, seed_rules):
@@ -215,6 +236,6 @@ def test_a_crash_between_sending_and_recording_never_sends_twice(engine, outbox,
                 )
             )
     result = deliver(engine, outbox, later + LEASE + timedelta(seconds=1))
-    assert (result.reconciled, result.sent) == (3, 8)
-    assert len(outbox.messages()) == 11
-    assert len(set(sent_keys(engine))) == 11
+    assert (result.reconciled, result.sent) == (3, 22)
+    assert len(outbox.messages()) == 25
+    assert len(set(sent_keys(engine))) == 25
