@@ -37,12 +37,13 @@ __all__ = [
     "CANCELLING_STATES",
     "CHANNEL",
     "entry_for",
-    "invite_delivery",
+    "invite_ics",
     "links_for",
     "notice_values",
     "open_invites",
     "organizer",
     "reconcile_invites",
+    "register_invites",
 ]
 
 CHANNEL = "email"
@@ -166,41 +167,63 @@ def _states_for(session: Session, uids: set[str]) -> dict[str, CommitmentStatus]
     return read_states(session, uids) if uids else {}
 
 
-def invite_delivery(
-    session: Session, rules: RuleSet, row: AgendaRow, now: datetime
-) -> dict[str, Any] | None:
-    """The first REQUEST of a commitment (its agenda ``invite`` step), recorded in the
-    invite table; None when the commitment has no calendar date."""
-    c = rules.commitments[row.commitment_uid]
-    owner = rules.owners[c.owner]
-    wanted = {c.uid} | ({c.after} if c.after else set())
+def register_invites(
+    session: Session, rules: RuleSet, steps: list[tuple[str, str]], now: datetime
+) -> dict[str, str]:
+    """Record the first REQUEST of each due agenda ``invite`` step ``(key, commitment
+    uid)`` in the invite table, in bulk. Returns the steps not to send, with why
+    (already invited, or no calendar date); the others are queued like any step and
+    their iTIP object is built when they are claimed (:func:`invite_ics`)."""
+    if not steps:
+        return {}
+    uids = {uid for _, uid in steps}
+    known = {
+        row.commitment_uid: row
+        for row in session.exec(
+            select(InviteRow).where(col(InviteRow.commitment_uid).in_(sorted(uids)))
+        ).all()
+    }
+    wanted = set(uids)
+    for uid in uids:
+        after = rules.commitments[uid].after
+        if after:
+            wanted.add(after)
     states = _states_for(session, wanted)
-    known = session.get(InviteRow, c.uid)
-    sequence = 0 if known is None else known.sequence + 1
-    if known is not None and known.method == "REQUEST":
-        return None  # already invited (the update path keeps it current)
-    entry = entry_for(rules, c, states, sequence=sequence)
+    skips: dict[str, str] = {}
+    for key, uid in steps:
+        before = known.get(uid)
+        if before is not None and before.method == "REQUEST":
+            skips[key] = "already invited: its updates keep the calendar current"
+            continue
+        c = rules.commitments[uid]
+        sequence = 0 if before is None else before.sequence + 1
+        entry = entry_for(rules, c, states, sequence=sequence)
+        if entry is None:
+            skips[key] = "no calendar date to invite to yet"
+            continue
+        _remember(session, before, c, rules.owners[c.owner], entry, sequence, "REQUEST", now)
+        known[uid] = session.get(InviteRow, uid) or known.get(uid)  # type: ignore[assignment]
+    return skips
+
+
+def invite_ics(
+    session: Session, rules: RuleSet, commitment_uid: str, now: datetime
+) -> tuple[bytes, Owner] | None:
+    """The REQUEST of a commitment's invite as registered (its SEQUENCE and attendee),
+    built now; None when it was withdrawn or has no date any more."""
+    known = session.get(InviteRow, commitment_uid)
+    c = rules.commitments.get(commitment_uid)
+    if known is None or known.method != "REQUEST" or c is None:
+        return None
+    owner = rules.owners.get(known.attendee)
+    if owner is None:
+        return None
+    wanted = {c.uid} | ({c.after} if c.after else set())
+    entry = entry_for(rules, c, _states_for(session, wanted), sequence=known.sequence)
     if entry is None:
         return None
     email, name = organizer()
-    ics = request(entry, owner, email, now=now, organizer_name=name)
-    values = notice_values(
-        rules,
-        commitment_uid=c.uid,
-        step="invite",
-        occurrence=row.occurrence,
-        recipient=owner,
-        reason=row.reason,
-        now=now,
-        ics=ics,
-        links=links_for(session, c.uid, owner.id, now),
-    )
-    # the agenda step's own key, so the step and its message are one
-    values["agenda_key"] = row.key
-    values["key"] = f"{row.key}|{CHANNEL}"
-    values["message_id"] = message_id(values["key"])
-    _remember(session, known, c, owner, entry, sequence, "REQUEST", now)
-    return values
+    return request(entry, owner, email, now=now, organizer_name=name), owner
 
 
 def _remember(

@@ -31,7 +31,7 @@ from sqlmodel import Session, col, select
 
 from flows.db import sync_rules
 from flows.imip import imip_message
-from flows.invites import invite_delivery, links_for, reconcile_invites
+from flows.invites import invite_ics, links_for, reconcile_invites, register_invites
 from flows.messages import SENDER, build_email, message_id, render_step
 from flows.outbox import ChannelError
 from models.rules import RuleSet
@@ -130,7 +130,7 @@ def check_rule(session: Session, rules: RuleSet, rule_id: str, now: datetime) ->
         .order_by(col(AgendaRow.at), col(AgendaRow.key))
     ).all()
     skips: list[dict[str, Any]] = []
-    invites: list[dict[str, Any]] = []
+    invites: list[tuple[str, str]] = []
     for key, uid, step, at, expires, state in candidates:
         if uid not in rules.commitments:
             reason = _GONE
@@ -145,16 +145,13 @@ def check_rule(session: Session, rules: RuleSet, rule_id: str, now: datetime) ->
             )
             reason = decision.reason if decision.action == "skip" else ""
         if not reason and step == "invite":
-            row = session.get(AgendaRow, key)
-            assert row is not None
-            invite = invite_delivery(session, rules, row, now)
-            if invite is not None:
-                invites.append(invite)
-                continue
-            reason = "already invited, or no calendar date to invite to"
-        if reason:
+            invites.append((key, uid))
+        elif reason:
             skips.append({"k": key, "note": reason})
             result.skipped.append((key, reason))
+    for key, reason in register_invites(session, rules, invites, now).items():
+        skips.append({"k": key, "note": reason})
+        result.skipped.append((key, reason))
     if skips:
         table = AgendaRow.__table__  # type: ignore[attr-defined]
         session.execute(  # Core executemany: one statement, every row
@@ -163,7 +160,6 @@ def check_rule(session: Session, rules: RuleSet, rule_id: str, now: datetime) ->
             .values(status="skipped", note=bindparam("note")),
             skips,
         )
-    _insert_ignoring_duplicates(session, invites)
     session.execute(_enqueue_due(session, rule_id, policy.max_attempts, now))
     enqueued = session.execute(
         update(AgendaRow)
@@ -193,8 +189,8 @@ def _aware(moment: datetime) -> datetime:
 
 
 def _enqueue_due(session: Session, rule_id: str, max_attempts: int, now: datetime) -> Any:
-    """``INSERT INTO delivery ... SELECT`` every pending due step of the rule but invites
-    (already queued with their SEQUENCE), skipping keys already there."""
+    """``INSERT INTO delivery ... SELECT`` every pending due step of the rule (what is
+    to be skipped is no longer pending), leaving alone keys already there."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -216,7 +212,7 @@ def _enqueue_due(session: Session, rule_id: str, max_attempts: int, now: datetim
         literal(0),
         literal(max_attempts),
         literal(now, DateTime(timezone=True)),
-    ).where(*_due(rule_id, now), a.step != "invite")
+    ).where(*_due(rule_id, now))
     columns = [
         "key",
         "agenda_key",
@@ -342,6 +338,20 @@ def _render(
         ):
             delivery.status, delivery.claim = "dead", None
             delivery.last_error = "no longer in the rules: not sent"
+            result.dead += 1
+            result.errors.append((delivery.key, delivery.last_error))
+        elif row.step == "invite" and (
+            built := invite_ics(session, rules, row.commitment_uid, now)
+        ):
+            ics, attendee = built
+            links = links_for(session, delivery.commitment_uid, attendee.id, now)
+            rendered = render_step(rules, row, links=links)
+            delivery.subject, delivery.body = rendered.subject, rendered.body
+            delivery.ics = ics.decode("utf-8")
+            delivery.address = formataddr((attendee.name, attendee.email))
+        elif row.step == "invite":
+            delivery.status, delivery.claim = "dead", None
+            delivery.last_error = "the invite was withdrawn before it was sent: not sent"
             result.dead += 1
             result.errors.append((delivery.key, delivery.last_error))
         else:
