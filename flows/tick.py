@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import formataddr
-from functools import partial
+from functools import cache, partial
 from typing import Any, Protocol
 
-from sqlalchemy import DateTime, bindparam, literal, update
+from sqlalchemy import bindparam, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, select
@@ -110,25 +110,9 @@ def check_rule(session: Session, rules: RuleSet, rule_id: str, now: datetime) ->
         result.due = len(rows)
         result.skipped = [(key, _GONE) for key in rows]
         return result
-    candidates = session.exec(
-        select(
-            AgendaRow.key,
-            AgendaRow.commitment_uid,
-            AgendaRow.step,
-            AgendaRow.at,
-            AgendaRow.expires,
-            CommitmentRow.state,
-        )
-        .join(CommitmentRow, col(CommitmentRow.uid) == col(AgendaRow.commitment_uid), isouter=True)
-        .where(
-            *due,
-            (col(AgendaRow.step) == "invite")
-            | (col(AgendaRow.expires) < now)
-            | (col(CommitmentRow.state) != "open")
-            | col(CommitmentRow.uid).is_(None),
-        )
-        .order_by(col(AgendaRow.at), col(AgendaRow.key))
-    ).all()
+    hot = _statements(session.get_bind().dialect.name)
+    params = {"rule": rule_id, "now": now}
+    candidates = session.execute(hot.candidates, params).all()
     skips: list[dict[str, Any]] = []
     invites: list[tuple[str, str]] = []
     for key, uid, step, at, expires, state in candidates:
@@ -160,14 +144,9 @@ def check_rule(session: Session, rules: RuleSet, rule_id: str, now: datetime) ->
             .values(status="skipped", note=bindparam("note")),
             skips,
         )
-    session.execute(_enqueue_due(session, rule_id, policy.max_attempts, now))
-    enqueued = session.execute(
-        update(AgendaRow)
-        .where(*due)
-        .values(status="enqueued")
-        .execution_options(synchronize_session=False)
-    )
-    result.enqueued = enqueued.rowcount
+    session.execute(hot.enqueue, {**params, "max_attempts": policy.max_attempts})
+    enqueued = session.execute(hot.mark_enqueued, params)
+    result.enqueued = enqueued.rowcount  # type: ignore[attr-defined]
     result.due = result.enqueued + len(result.skipped)
     return result
 
@@ -188,52 +167,45 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _enqueue_due(session: Session, rule_id: str, max_attempts: int, now: datetime) -> Any:
-    """``INSERT INTO delivery ... SELECT`` every pending due step of the rule (what is
-    to be skipped is no longer pending), leaving alone keys already there."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+@dataclass(frozen=True)
+class _Hot:
+    candidates: Any
+    enqueue: Any
+    mark_enqueued: Any
+
+
+@cache
+def _statements(dialect: str) -> _Hot:
+    """The three statements of a check, built once (building them costs more than
+    running them on an indexed agenda); parameters ``rule``, ``now``, ``max_attempts``."""
+    del dialect  # the same SQL for both
     a = AgendaRow.__table__.c  # type: ignore[attr-defined]
-    source = select(
-        (a.key + literal("|" + CHANNEL)).label("key"),
-        a.key,
-        a.commitment_uid,
-        a.rule_id,
-        a.step,
-        literal(CHANNEL),
-        a.recipient,
-        literal(""),
-        literal(""),
-        literal(""),
-        literal("queued"),
-        literal(0),
-        literal(max_attempts),
-        literal(now, DateTime(timezone=True)),
-    ).where(*_due(rule_id, now))
-    columns = [
-        "key",
-        "agenda_key",
-        "commitment_uid",
-        "rule_id",
-        "step",
-        "channel",
-        "recipient",
-        "address",
-        "subject",
-        "body",
-        "status",
-        "attempts",
-        "max_attempts",
-        "created_at",
-    ]
-    return (
-        insert(Delivery)
-        .from_select(columns, source)
-        .on_conflict_do_nothing(index_elements=["key"])
+    c = CommitmentRow.__table__.c  # type: ignore[attr-defined]
+    now = bindparam("now", type_=a.at.type)
+    due = (a.rule_id == bindparam("rule"), a.status == "pending", a.at <= now)
+    candidates = (
+        select(a.key, a.commitment_uid, a.step, a.at, a.expires, c.state)
+        .select_from(
+            AgendaRow.__table__.outerjoin(CommitmentRow.__table__, c.uid == a.commitment_uid)
+        )  # type: ignore[attr-defined]
+        .where(
+            *due,
+            (a.step == "invite") | (a.expires < now) | (c.state != "open") | c.uid.is_(None),
+        )
+        .order_by(a.at, a.key)
     )
+    # Written out: SQLAlchemy cannot cache an INSERT ... SELECT ... ON CONFLICT, and
+    # compiling it again on every check cost more than running it.
+    enqueue = text(
+        "INSERT INTO delivery (key, agenda_key, commitment_uid, rule_id, step, channel, "
+        "recipient, address, subject, body, status, attempts, max_attempts, created_at) "
+        f"SELECT key || '|{CHANNEL}', key, commitment_uid, rule_id, step, '{CHANNEL}', "
+        "recipient, '', '', '', 'queued', 0, :max_attempts, :now "
+        "FROM agenda_item WHERE rule_id = :rule AND status = 'pending' AND at <= :now "
+        "ON CONFLICT (key) DO NOTHING"
+    ).bindparams(bindparam("now", type_=a.at.type))
+    mark = update(AgendaRow.__table__).where(*due).values(status="enqueued")  # type: ignore[attr-defined]
+    return _Hot(candidates, enqueue, mark)
 
 
 def _reconcile(session: Session, channel: Channel, now: datetime) -> int:

@@ -61,6 +61,6 @@ def test_concurrent_ticks_send_each_message_exactly_once(postgres_url, tmp_path,
         if len(received) == len(set(received))
         else "DUPLICATES"
     )
-    assert len(deliveries) == 11
+    assert len(deliveries) == 25  # 11 reminders and 14 invites
     assert sorted(received) == sorted(d.message_id for d in deliveries)  # each exactly once
     assert {(d.status, d.attempts) for d in deliveries} == {("sent", 1)}
