@@ -122,7 +122,8 @@ def test_mutated_replies_are_rejected_with_a_code_or_fully_checked():
     fuzz()
     print(
         f"\nREPLY fuzzer: {sum(outcomes.values())} mutations in "
-        f"{time.perf_counter() - started:.0f} s, {len(crashes)} crashes: {dict(sorted(outcomes.items()))}"
+        f"{time.perf_counter() - started:.0f} s, {len(crashes)} crashes: "
+        f"{dict(sorted(outcomes.items()))}"
     )
     print(
         f"crashes: {len(crashes)}, all the known one (a property given twice): "
