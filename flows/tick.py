@@ -145,6 +145,12 @@ def check_rule(session: Session, rules: RuleSet, rule_id: str, now: datetime) ->
             skips,
         )
     session.execute(hot.enqueue, {**params, "max_attempts": policy.max_attempts})
+    routed = apprise_recipients(rules)
+    if routed:  # the same steps, also to the apprise URLs tagged for their recipient
+        session.execute(
+            hot.enqueue_apprise,
+            {**params, "max_attempts": policy.max_attempts, "owners": sorted(routed)},
+        )
     enqueued = session.execute(hot.mark_enqueued, params)
     result.enqueued = enqueued.rowcount  # type: ignore[attr-defined]
     result.due = result.enqueued + len(result.skipped)
@@ -171,6 +177,7 @@ def _aware(moment: datetime) -> datetime:
 class _Hot:
     candidates: Any
     enqueue: Any
+    enqueue_apprise: Any
     mark_enqueued: Any
 
 
@@ -204,8 +211,17 @@ def _statements(dialect: str) -> _Hot:
         "FROM agenda_item WHERE rule_id = :rule AND status = 'pending' AND at <= :now "
         "ON CONFLICT (key) DO NOTHING"
     ).bindparams(bindparam("now", type_=a.at.type))
+    enqueue_apprise = text(
+        "INSERT INTO delivery (key, agenda_key, commitment_uid, rule_id, step, channel, "
+        "recipient, address, subject, body, status, attempts, max_attempts, created_at) "
+        "SELECT key || '|apprise', key, commitment_uid, rule_id, step, 'apprise', "
+        "recipient, '', '', '', 'queued', 0, :max_attempts, :now "
+        "FROM agenda_item WHERE rule_id = :rule AND status = 'pending' AND at <= :now "
+        "AND step != 'invite' AND recipient IN :owners "
+        "ON CONFLICT (key) DO NOTHING"
+    ).bindparams(bindparam("now", type_=a.at.type), bindparam("owners", expanding=True))
     mark = update(AgendaRow.__table__).where(*due).values(status="enqueued")  # type: ignore[attr-defined]
-    return _Hot(candidates, enqueue, mark)
+    return _Hot(candidates, enqueue, enqueue_apprise, mark)
 
 
 def _reconcile(session: Session, channel: Channel, now: datetime) -> int:
@@ -262,11 +278,14 @@ def deliver(
     batch: int = 100,
     *,
     rules: RuleSet | None = None,
+    notifier: Any = None,
 ) -> DeliverResult:
     """Send every queued delivery that is ready at ``now``; record each attempt.
 
-    Steps queued unrendered are rendered from ``rules`` (default: the rule files
-    of ``DULY_RULES``) when claimed, and the rendering is committed before the send.
+    Email goes to ``channel``; deliveries for apprise to ``notifier`` (default:
+    :meth:`flows.notify.AppriseChannel.from_env`). Steps queued unrendered are
+    rendered from ``rules`` (default: the rule files of ``DULY_RULES``) when
+    claimed, and the rendering is committed before the send.
     """
     result = DeliverResult()
     with Session(engine) as session:
@@ -279,7 +298,15 @@ def deliver(
                     rules = load_rules()
                 _render(session, rules, claimed, now, result)
             for delivery in claimed:
-                if delivery.status == "sending":
+                if delivery.status != "sending":
+                    continue
+                if delivery.channel == "apprise":
+                    if notifier is None:
+                        from flows.notify import AppriseChannel
+
+                        notifier = AppriseChannel.from_env() or _Unconfigured()
+                    _send_one(session, _AppriseAdapter(notifier, rules), delivery, now, result)
+                else:
                     _send_one(session, channel, delivery, now, result)
     return result
 
@@ -331,7 +358,11 @@ def _render(
             rendered = render_step(rules, row, links=links)
             delivery.subject, delivery.body = rendered.subject, rendered.body
             delivery.html = getattr(rendered, "html", None)
-            delivery.address = formataddr((recipient.name, recipient.email))
+            delivery.address = (
+                f"apprise: {', '.join(recipient.tags)}"
+                if delivery.channel == "apprise"
+                else formataddr((recipient.name, recipient.email))
+            )
         delivery.message_id = delivery.message_id or message_id(delivery.key)
         session.add(delivery)
     session.commit()
@@ -371,10 +402,63 @@ def sync(session: Session, rules: RuleSet, now: datetime) -> dict[str, int]:
     return counts
 
 
+class _Unconfigured:
+    """What apprise deliveries meet when no apprise URL is configured any more."""
+
+    def notify(self, **_: Any) -> None:
+        raise ChannelError(
+            "apprise is not configured (DULY_APPRISE_CONFIG or DULY_APPRISE_URLS)", permanent=True
+        )
+
+
+class _AppriseAdapter:
+    """An apprise notifier behind the channel interface: it takes the delivery itself."""
+
+    name = "apprise"
+
+    def __init__(self, notifier: Any, rules: RuleSet | None):
+        self.notifier, self.rules = notifier, rules
+
+    def send(self, delivery: Delivery) -> None:
+        owner = self.rules.owners.get(delivery.recipient) if self.rules else None
+        self.notifier.notify(
+            title=delivery.subject,
+            body=delivery.body,
+            html=delivery.html,
+            tags=owner.tags if owner else (),
+            key=delivery.key,
+        )
+
+
+def apprise_recipients(rules: RuleSet) -> frozenset[str]:
+    """The owners that the configured apprise URLs reach (by their tags); none when
+    apprise is not configured (``DULY_APPRISE_CONFIG``, ``DULY_APPRISE_URLS``)."""
+    import os
+
+    config = (os.environ.get("DULY_APPRISE_CONFIG", ""), os.environ.get("DULY_APPRISE_URLS", ""))
+    if not any(config):
+        return frozenset()
+    owners = tuple((o.id, o.tags) for o in rules.owners.values())
+    return _routed(owners, config)
+
+
+@cache
+def _routed(
+    owners: tuple[tuple[str, tuple[str, ...]], ...], config: tuple[str, str]
+) -> frozenset[str]:
+    from flows.notify import AppriseChannel
+
+    del config  # part of the cache key: from_env reads the same variables
+    notifier = AppriseChannel.from_env()
+    if notifier is None:
+        return frozenset()
+    return frozenset(owner for owner, tags in owners if notifier.routes(tags))
+
+
 def _send_one(
     session: Session, channel: Channel, delivery: Delivery, now: datetime, result: DeliverResult
 ) -> None:
-    message = _message(delivery, now)
+    message = delivery if isinstance(channel, _AppriseAdapter) else _message(delivery, now)
     try:
         channel.send(message)
     except ChannelError as exc:

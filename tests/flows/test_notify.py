@@ -210,3 +210,43 @@ def test_a_bad_configuration_is_named_but_never_shown(tmp_path, monkeypatch, cap
     assert str(caught.value) == (
         "cannot read the file named by DULY_APPRISE_CONFIG: No such file or directory"
     )
+
+
+def test_a_tick_sends_the_reminders_of_tagged_owners_through_apprise_too(
+    sink, seed_rules, sqlite_url, tmp_path, monkeypatch
+):
+    """End to end: `tick` queues an apprise copy of each step for owners whose tags
+    have a URL, renders it when claimed and posts it to the JSON webhook, once."""
+    from sqlmodel import Session, select
+
+    from flows.db import create_schema, make_engine
+    from flows.outbox import MaildirOutbox
+    from flows.tick import tick
+    from models.tables import Delivery
+
+    monkeypatch.setenv("DULY_APPRISE_URLS", f"litigation=json://127.0.0.1:{sink.port}/hook")
+    monkeypatch.delenv("DULY_APPRISE_CONFIG", raising=False)
+    engine = make_engine(sqlite_url)
+    create_schema(engine)
+    easter_monday = datetime(2018, 4, 2, 8, 0, tzinfo=UTC)
+    outbox = MaildirOutbox(tmp_path / "outbox")
+    tick(engine, seed_rules, easter_monday, outbox)
+    tick(engine, seed_rules, easter_monday, outbox)  # again: nothing more
+    titles = sorted(r["json"]["title"] for r in sink.received)
+    # lo-head (tagged litigation) had four steps that morning; invites stay email only
+    assert titles == [
+        "Due: Improvement specialists review current mechanisms and produce a joint "
+        "improvement plan (2018-03-31)",
+        "Due: Issue revised litigation cost and JR guidance (2018-03-31)",
+        "Due: JR review makes recommendations on adapting current targets (2018-03-31)",
+        "Reminder: Updated SLA between the Home Office and the GLD in place (due 2018-04-30)",
+    ]
+    assert all(r["path"] == "/hook" for r in sink.received)
+    with Session(engine) as session:
+        rows = session.exec(select(Delivery).where(Delivery.channel == "apprise")).all()
+    assert {(d.status, d.address) for d in rows} == {("sent", "apprise: litigation")}
+    assert sorted(d.subject for d in rows) == titles
+    sla = [r for r in sink.received if "sla-in-place#remind-28d" in r["json"]["message"]]
+    assert len(sla) == 1
+    assert "Mark done (with evidence): http://127.0.0.1:8000/c/" in sla[0]["json"]["message"]
+    engine.dispose()
