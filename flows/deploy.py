@@ -21,8 +21,7 @@ from typing import Any
 from uuid import UUID
 
 from models.deploy import (
-    ENTRYPOINT,
-    FLOW_NAME,
+    FLOWS,
     TAG,
     Deployed,
     DeploymentSpec,
@@ -73,7 +72,7 @@ async def _read_deployed(client: Any) -> list[Deployed]:
     offset = 0
     while True:
         page = await client.read_deployments(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+            flow_filter=FlowFilter(name=FlowFilterName(any_=sorted(FLOWS))),
             deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[TAG])),
             limit=PAGE,
             offset=offset,
@@ -122,17 +121,17 @@ async def _apply(plan: DeployPlan, built: list[Built]) -> None:
         pools = {b.spec.work_pool for b in built if b.spec.work_pool}
         for pool in sorted(pools):
             await _ensure_pool(client, pool)
-        flow_id = await client.create_flow_from_name(FLOW_NAME)
+        flow_ids = {name: await client.create_flow_from_name(name) for name in sorted(FLOWS)}
         for spec in [*plan.create, *plan.update]:
             await client.create_deployment(
-                flow_id=flow_id,
+                flow_id=flow_ids[spec.flow],
                 name=spec.name,
                 version=spec.version,
                 description=spec.description,
                 schedules=schedules[spec.name],
                 parameters=spec.parameters,
                 tags=[TAG],
-                entrypoint=ENTRYPOINT,
+                entrypoint=spec.entrypoint,
                 work_pool_name=spec.work_pool,
                 pull_steps=[],
                 enforce_parameter_schema=False,

@@ -20,7 +20,9 @@ from models.rules import RuleSet
 
 __all__ = [
     "ENTRYPOINT",
+    "FLOWS",
     "FLOW_NAME",
+    "REPORT_FLOW",
     "TAG",
     "DeployPlan",
     "Deployed",
@@ -32,6 +34,11 @@ __all__ = [
 
 FLOW_NAME = "check-rule"
 ENTRYPOINT = "flows.prefect_flows.check_rule"  # a module path: workers need no code storage
+REPORT_FLOW = "report"
+REPORT_ENTRYPOINT = "flows.prefect_flows.report"
+REPORT_CRON = "0 8 * * 1"
+"""The report back's schedule: Mondays at 08:00 (London), before the week's first checks."""
+FLOWS = {FLOW_NAME: ENTRYPOINT, REPORT_FLOW: REPORT_ENTRYPOINT}
 TAG = "duly"
 
 
@@ -46,6 +53,12 @@ class DeploymentSpec:
     parameters: dict[str, str]
     description: str
     work_pool: str | None = None
+    flow: str = FLOW_NAME
+
+    @property
+    def entrypoint(self) -> str:
+        """The flow as a module path (``flows.prefect_flows.check_rule``)."""
+        return FLOWS[self.flow]
 
     @property
     def version(self) -> str:
@@ -54,7 +67,7 @@ class DeploymentSpec:
             "rrule": self.rrule,
             "timezone": self.timezone,
             "parameters": self.parameters,
-            "entrypoint": ENTRYPOINT,
+            "entrypoint": self.entrypoint,
             "work_pool": self.work_pool,
         }
         text = json.dumps(fields, sort_keys=True)
@@ -87,7 +100,9 @@ class DeployPlan:
 
 
 def desired_deployments(rules: RuleSet, work_pool: str | None = None) -> list[DeploymentSpec]:
-    """One deployment per rule, in rule id order."""
+    """One deployment per rule, in rule id order, then the weekly report back
+    (``report``: the portfolio summary as an artifact, and the dashboard when
+    ``DULY_DASHBOARD`` names a folder)."""
     specs = []
     for rule_id in sorted(rules.policies):
         policy = rules.policies[rule_id]
@@ -103,6 +118,18 @@ def desired_deployments(rules: RuleSet, work_pool: str | None = None) -> list[De
                 work_pool=work_pool,
             )
         )
+    specs.append(
+        DeploymentSpec(
+            name="report",
+            cron=REPORT_CRON,
+            rrule=None,
+            timezone="Europe/London",
+            parameters={},
+            description="The report back: portfolio summary by RAG and state, overdue by owner",
+            work_pool=work_pool,
+            flow=REPORT_FLOW,
+        )
+    )
     return specs
 
 
@@ -130,7 +157,7 @@ def prefect_yaml(specs: Iterable[DeploymentSpec], pool: str = "duly") -> str:
                 "name": spec.name,
                 "version": spec.version,
                 "description": spec.description,
-                "entrypoint": "flows/prefect_flows.py:check_rule",
+                "entrypoint": "flows/prefect_flows.py:" + spec.entrypoint.rsplit(".", 1)[1],
                 "parameters": dict(spec.parameters),
                 "tags": [TAG],
                 "schedules": [

@@ -83,13 +83,14 @@ def deployed(prefect_api, rules_dir: Path, sqlite_url, remove_deployments):
     return rules_dir
 
 
-def test_deploy_makes_one_deployment_per_rule_and_a_second_deploy_changes_nothing(
+def test_deploy_makes_one_deployment_per_rule_and_the_report_and_a_second_deploy_changes_nothing(
     deployed, sqlite_url
 ):
     assert sorted(deployments()) == [
         "meet-quarterly",
         "monthly-check",
         "pilot-lasts-three-months",
+        "report",
         "report-back-by-date",
         "review-annually",
         "start-in-period",
@@ -98,7 +99,7 @@ def test_deploy_makes_one_deployment_per_rule_and_a_second_deploy_changes_nothin
     code, stdout, _ = duly("deploy", str(deployed), "--database", sqlite_url)
     assert code == 0
     assert stdout.splitlines()[0] == (
-        "deployments: 0 to create, 0 to change, 0 to delete, 7 unchanged"
+        "deployments: 0 to create, 0 to change, 0 to delete, 8 unchanged"
     )
     assert stdout.splitlines()[-1] == "deployed: 0 changes applied."
 
@@ -126,7 +127,7 @@ def test_editing_one_rule_changes_only_its_deployment(deployed, sqlite_url):
     code, stdout, _ = duly("deploy", str(deployed), "--database", sqlite_url)
     assert code == 0
     assert stdout.splitlines()[:2] == [
-        "deployments: 0 to create, 1 to change, 0 to delete, 6 unchanged",
+        "deployments: 0 to create, 1 to change, 0 to delete, 7 unchanged",
         "  ~ review-annually              cron 0 10 * * 1-5 (Europe/London)",
     ]
     after = deployments()
@@ -158,7 +159,7 @@ def test_a_removed_rule_loses_its_deployment(deployed, sqlite_url):
     code, stdout, _ = duly("deploy", str(deployed), "--database", sqlite_url)
     assert code == 0
     assert stdout.splitlines()[:2] == [
-        "deployments: 0 to create, 0 to change, 1 to delete, 7 unchanged",
+        "deployments: 0 to create, 0 to change, 1 to delete, 8 unchanged",
         "  - quarterly-stocktake",
     ]
     assert "quarterly-stocktake" not in deployments()
