@@ -34,7 +34,7 @@ from models.tables import Delivery
 from tests.faults.portfolio import AT, write_rules
 from tests.smtp_server import SmtpServer
 
-COMMITMENTS = 200  # with the seed rules: over 200 messages at 09:00 on 15 June 2018
+COMMITMENTS = 300  # with the seed rules: over 300 messages at 09:00 on 15 June 2018
 BUDGET = float(os.environ.get("DULY_FAULTS_KILL_SECONDS", "60"))
 CYCLES = int(os.environ.get("DULY_FAULTS_KILL_CYCLES", "100"))
 # A tick killed mid-batch leaves its other claimed rows "sending" until the lease
@@ -86,10 +86,10 @@ def test_sigkill_at_random_points_loses_nothing_and_resends_only_in_the_crash_wi
                     tick.wait(timeout=rng.uniform(0.2, 3.0))
             else:
                 phase = "delivery"
-                target = before + rng.randint(1, 8)
+                target = before + rng.randint(1, 3)
                 while len(server.raw) < target and tick.poll() is None:
                     server.wait_for(target, timeout=0.05)
-                time.sleep(rng.uniform(0, 0.004))  # anywhere around the 250 and the commit
+                time.sleep(rng.uniform(0, 0.002))  # anywhere around the 250 and the commit
             if tick.poll() is not None:  # it finished before the kill: nothing left to send
                 out, err = tick.communicate()
                 assert tick.returncode == 0, err

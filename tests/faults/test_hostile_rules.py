@@ -12,12 +12,13 @@ takes 30-300 ms here, and ten thousand of them would take many minutes). Each fi
 is parsed alone: references to policies and owners elsewhere are reported as
 unknown, which is one more kind of problem, and keeps a case cheap. The number of
 generated cases is ``DULY_FAULTS_FUZZ_CASES`` (default 10,000), stopped early at
-``DULY_FAULTS_FUZZ_SECONDS`` (default 35 s); the figure printed says how many ran.
+``DULY_FAULTS_FUZZ_SECONDS`` (default 30 s); the figure printed says how many ran.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import random
 import sqlite3
@@ -39,7 +40,7 @@ from models.rules import parse_rule_files
 from tests.conftest import RULES
 
 CASES = int(os.environ.get("DULY_FAULTS_FUZZ_CASES", "10000"))
-SECONDS = float(os.environ.get("DULY_FAULTS_FUZZ_SECONDS", "35"))
+SECONDS = float(os.environ.get("DULY_FAULTS_FUZZ_SECONDS", "30"))
 EXECUTED: list[str] = []
 
 
@@ -180,6 +181,7 @@ def _check(path: str, text: str, stats: dict[str, int]) -> None:
 
 def test_fuzzed_rule_files_give_problems_never_crashes_or_code_execution():
     stats = {"cases": 0, "rejected": 0, "still valid": 0}
+    known: list[str] = []
     started = time.monotonic()
 
     @settings(
@@ -194,14 +196,19 @@ def test_fuzzed_rule_files_give_problems_never_crashes_or_code_execution():
         if time.monotonic() - started > SECONDS:
             raise _OutOfTime
         stats["cases"] += 1
-        _check(*case, stats)
+        try:
+            _check(*case, stats)
+        except OSError as exc:  # the known crash: see the xfail test below
+            assert exc.errno == errno.ENAMETOOLONG and "timezone:" in case[1], exc
+            known.append(case[0])
 
     with contextlib.suppress(_OutOfTime):
         fuzz()
     elapsed = time.monotonic() - started
     print(
         f"\nrule-file fuzzer: {stats['cases']}/{CASES} cases in {elapsed:.0f} s "
-        f"({1000 * elapsed / max(stats['cases'], 1):.1f} ms each): 0 crashes, "
+        f"({1000 * elapsed / max(stats['cases'], 1):.1f} ms each): {len(known)} crashes, all "
+        "the known one (a timezone name too long for a file name), "
         f"{stats['rejected']} rejected with path:line:col problems, "
         f"{stats['still valid']} still valid; code executed: {len(EXECUTED)}"
     )
@@ -274,22 +281,35 @@ def test_a_yaml_merge_key_is_read_without_error():
 
 @pytest.mark.xfail(
     strict=True,
+    raises=OSError,
+    reason="models.rules looks a policy's timezone up with ZoneInfo and catches unknown "
+    "names, but a name longer than a file name raises OSError (ENAMETOOLONG) out of "
+    "parse_rule_files: duly validate crashes instead of reporting path:line:col",
+)
+def test_an_absurdly_long_timezone_is_a_problem_not_a_crash():
+    text = "version: 1\nrules:\n  - id: r\n    kind: deadline\n    timezone: '" + "x" * 300
+    rules = parse_rule_files([("rules/policies.yaml", text + "'\n")])
+    assert not rules.ok and "timezone" in rules.errors[0].message
+
+
+@pytest.mark.xfail(
+    strict=True,
     raises=AssertionError,
     reason="models.rules screens anchors, tags and depth but not the number of nodes: a "
     "200 kB flow list of 100,000 numbers takes ~170 MB while it is read (a 1 MB one, "
-    "under MAX_FILE_BYTES, took 72 s and 1.1 GB here)",
+    "under MAX_FILE_BYTES, took 72 s and 1.1 GB here); this test reads 60 kB",
 )
 def test_many_small_nodes_are_refused_before_the_round_trip_load():
-    text = "version: 1\nrules: [" + "1," * 100_000 + "1]\n"
+    text = "version: 1\nrules: [" + "1," * 30_000 + "1]\n"
     tracemalloc.start()
     try:
         rules = parse_rule_files([("rules/policies.yaml", text)])
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    print(f"\n100,000 list items ({len(text):,} bytes): peak {peak / 1e6:.0f} MB")
+    print(f"\n30,000 list items ({len(text):,} bytes): peak {peak / 1e6:.0f} MB")
     assert not rules.ok
-    assert peak < 64e6, f"{peak / 1e6:.0f} MB for {len(text):,} bytes"
+    assert peak < 16e6, f"{peak / 1e6:.0f} MB for {len(text):,} bytes"
 
 
 # -- no partial syncs ------------------------------------------------------------------
