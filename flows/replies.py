@@ -60,7 +60,9 @@ def calendar_from_email(raw: bytes) -> bytes:
         raise ReplyRejected(
             "too-large", f"the email is {len(raw):,} bytes, over {MAX_EMAIL_BYTES:,}"
         )
-    boundaries = raw.count(b"\n--") + raw.startswith(b"--")
+    # a line starting "--", whatever ends lines: LF, CRLF, or a bare CR the parser accepts
+    boundaries = raw.count(b"\n--") + raw.count(b"\r--")
+    boundaries += raw.startswith(b"--")
     if boundaries > 2 * MAX_PARTS:
         raise ReplyRejected("mime", f"the email has over {MAX_PARTS} MIME parts")
     try:

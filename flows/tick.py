@@ -140,7 +140,7 @@ def check_rule(session: Session, rules: RuleSet, rule_id: str, now: datetime) ->
         table = AgendaRow.__table__  # type: ignore[attr-defined]
         session.execute(  # Core executemany: one statement, every row
             update(table)
-            .where(table.c.key == bindparam("k"))
+            .where(table.c.key == bindparam("k"), table.c.status == "pending")
             .values(status="skipped", note=bindparam("note")),
             skips,
         )

@@ -97,6 +97,8 @@ PARTSTATS = ("ACCEPTED", "DECLINED", "TENTATIVE", "DELEGATED")
 """The answers a REPLY may carry. NEEDS-ACTION is no answer, and is refused."""
 RDATE_YEARS = 25
 """How many years of RDATEs complete a month-end series (see ``written_rrule``)."""
+_SINGLE = ("UID", "SEQUENCE", "DTSTAMP", "RECURRENCE-ID", "DTSTART", "ORGANIZER")
+"""Properties a VEVENT carries at most once (RFC 5545); twice makes a REPLY malformed."""
 ALARM_AT = time(9, 0)
 """When the alarm of an all-day event rings: local time, on the day it names."""
 
@@ -922,6 +924,8 @@ def parse_reply(
         raise ReplyRejected("malformed", f"not an iCalendar object: {exc}") from exc
     if not isinstance(cal, Calendar) or cal.name != "VCALENDAR":
         raise ReplyRejected("malformed", "the object is not a VCALENDAR")
+    if isinstance(cal.get("METHOD"), list):
+        raise ReplyRejected("malformed", "METHOD given more than once")
     method = str(cal.get("METHOD", "")).strip().upper()
     if method != "REPLY":
         raise ReplyRejected("not-a-reply", f"METHOD is {method or 'missing'}, not REPLY")
@@ -932,6 +936,9 @@ def parse_reply(
         raise ReplyRejected("events", f"a REPLY carries exactly one VEVENT, this has {found}")
     event = events[0]
     assert isinstance(event, Event)
+    twice = sorted(n for n in _SINGLE if isinstance(event.get(n), list))
+    if twice:
+        raise ReplyRejected("malformed", f"{', '.join(twice)} given more than once")
     uid = str(event.get("UID", "")).strip()
     if not uid:
         raise ReplyRejected("malformed", "the VEVENT has no UID")

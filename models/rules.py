@@ -806,7 +806,7 @@ class _Builder:
             bad("time", f'time: expected a time of day like "09:00", got {p.time!r}')
         try:
             ZoneInfo(p.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             bad(
                 "timezone",
                 f"timezone: unknown time zone {p.timezone!r}"
@@ -917,7 +917,7 @@ class _Builder:
         if check.timezone is not None:
             try:
                 ZoneInfo(check.timezone)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):
                 self.problems.append(
                     doc.problem(
                         [*loc, "timezone"], f"{name}: check: unknown time zone {check.timezone!r}"

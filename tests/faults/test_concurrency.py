@@ -107,20 +107,10 @@ def test_concurrent_ticks_and_a_sync_send_each_message_once_and_lose_nothing(
     # the reference compiled is there (a sync at today's date compiles further ahead)
     assert {k for k, _, at in ref_agenda if at <= horizon} <= {k for k, _, _ in agenda}
     ref_due = {(k, st) for k, st, at in ref_agenda if at <= instant}
-    if due != ref_due:  # the race pinned down by the test below: report, don't flake
-        wrong = sorted(set(dict(due).items()) - ref_due)
-        print(f"agenda steps whose state differs from the reference: {wrong}")
-        pytest.xfail(f"race: {len(wrong)} invite step(s) enqueued and sent, then marked skipped")
+    assert due == ref_due, sorted(set(dict(due).items()) - ref_due)
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="flows.tick.check_rule marks skips with UPDATE ... WHERE key = :k, without "
-    "status = 'pending': a check that read an invite step as pending before another "
-    "process enqueued (and sent) it overwrites 'enqueued' with 'skipped: already invited'",
-)
 def test_a_check_that_loses_the_race_for_an_invite_leaves_it_enqueued(
     postgres_url, tmp_path, monkeypatch
 ):
