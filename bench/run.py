@@ -15,6 +15,8 @@ in child processes (``python bench/run.py child ...``) so each has its own peak 
 - naive: one Prefect task per commitment at 1,000, extrapolated to N, against duly's
   tick at the same N.
 - cold start: `duly --help` and `duly validate rules/` against `import sqlmodel`.
+- delivery: 10,000 reminders through duly's delivery path into a real SMTP server
+  (aiosmtpd on loopback), against raw smtplib sending the same messages.
 """
 
 from __future__ import annotations
@@ -63,6 +65,77 @@ def child_compile(n: int, url: str) -> dict[str, float]:
         "rss_mb": _rss_mb(),
         "agenda_rows": counts["agenda"],
     }
+
+
+def child_delivery(count: int, url: str) -> dict[str, float]:
+    """``count`` queued reminders sent through duly's delivery path (claim, render with
+    signed links, record each attempt) into a real SMTP server (aiosmtpd on loopback),
+    against raw smtplib sending the same messages on one connection."""
+    import smtplib
+
+    from aiosmtpd.controller import Controller
+    from sqlmodel import Session, select
+
+    from bench.portfolio import synthetic_rules
+    from flows.db import create_schema, make_engine, sync_rules
+    from flows.messages import build_email
+    from flows.smtp import SmtpChannel
+    from flows.tick import check_rule, deliver
+    from models.tables import Delivery
+
+    class Sink:
+        received = 0
+
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+            Sink.received += 1
+            return "250 OK"
+
+    os.environ.setdefault("DULY_SECRET_KEY", "bench-key")
+    n = max(count * 3, 10_000)  # enough commitments for ``count`` due steps
+    rules = synthetic_rules(n)
+    engine = make_engine(url)
+    create_schema(engine)
+    with Session(engine) as session:
+        sync_rules(session, rules, datetime(2018, 1, 1, tzinfo=UTC))
+        session.commit()
+    with Session(engine) as session:
+        for rule_id in sorted(rules.policies):
+            check_rule(session, rules, rule_id, TICK_AT)
+        session.commit()
+        ids = session.exec(select(Delivery.id).order_by(Delivery.id)).all()
+        later = datetime(2099, 1, 1, tzinfo=UTC)
+        for extra in ids[count:]:  # only ``count`` are ready
+            row = session.get(Delivery, extra)
+            row.next_attempt_at = later
+            session.add(row)
+        session.commit()
+    import socket
+
+    with socket.socket() as probe:  # a free port (aiosmtpd cannot start on port 0)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        channel = SmtpChannel.from_url(f"smtp://127.0.0.1:{port}")
+        start = time.perf_counter()
+        result = deliver(engine, channel, TICK_AT, rules=rules)
+        duly_s = time.perf_counter() - start
+        channel.close()
+        with Session(engine) as session:
+            sent = session.exec(select(Delivery).where(Delivery.status == "sent")).all()
+            messages = [
+                build_email(key=d.key, to=d.address, subject=d.subject, body=d.body, at=TICK_AT)
+                for d in sent
+            ]
+        start = time.perf_counter()
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            for message in messages:
+                smtp.send_message(message)
+        raw_s = time.perf_counter() - start
+    finally:
+        controller.stop()
+    return {"seconds": duly_s, "raw_seconds": raw_s, "sent": result.sent, "rss_mb": _rss_mb()}
 
 
 def child_tick(n: int, url: str, at: str = "", commit: str = "") -> dict[str, float]:
@@ -295,15 +368,18 @@ def main() -> None:
                     "note": f"budget 1.5 x + 0.5 s = {1.5 * base + 0.5:.2f} s",
                 }
             )
+        count = min(10_000, args.n)
+        sent = _child("delivery", str(count), f"sqlite:///{work / 'delivery.db'}")
         rows.append(
             {
                 "n": None,
-                "figure": "delivery (10,000 via SMTP)",
-                "duly_s": None,
+                "figure": f"delivery ({sent['sent']:,.0f} via SMTP)",
+                "duly_s": sent["seconds"],
                 "peer": "smtplib",
-                "peer_s": None,
-                "ratio": None,
-                "note": "not measured: duly has no SMTP channel yet (issue 4)",
+                "peer_s": sent["raw_seconds"],
+                "ratio": sent["seconds"] / sent["raw_seconds"],
+                "note": "claim, render with signed links, send, record each; raw smtplib "
+                "sends the same messages on one connection",
             }
         )
     finally:
@@ -341,6 +417,7 @@ if __name__ == "__main__":
             "tick": child_tick,
             "incremental": child_incremental,
             "naive": child_naive,
+            "delivery": child_delivery,
         }[kind]
         values: list[object] = [int(rest[0]), *rest[1:]]
         print(json.dumps(function(*values)))  # type: ignore[operator]

@@ -46,6 +46,7 @@ __all__ = [
 DEFAULT_URL = "sqlite:///duly.db"
 HORIZON = timedelta(days=400)  # how far ahead the agenda is compiled
 AHEAD = timedelta(days=60)  # extend it when less than this is left
+COMPILE_CHUNK = 5_000  # commitments compiled and inserted at a time
 
 
 class StateError(ValueError):
@@ -174,11 +175,14 @@ def write_agenda(
                     select(AgendaRow.key).where(col(AgendaRow.commitment_uid).in_(chunk))
                 ).all()
             )
-    rows = [agenda_values(i) for i in _compile(rules, uid_list, states, until)]
-    if handled:
-        rows = [r for r in rows if r["key"] not in handled]
-    _bulk_insert(session, AgendaRow, rows)
-    return len(rows)
+    written = 0
+    for chunk in _chunks(uid_list, COMPILE_CHUNK):  # memory bounded by a chunk, not by N
+        rows = [agenda_values(i) for i in _compile(rules, chunk, states, until)]
+        if handled:
+            rows = [r for r in rows if r["key"] not in handled]
+        _bulk_insert(session, AgendaRow, rows)
+        written += len(rows)
+    return written
 
 
 def _bulk_insert(session: Session, table: type[SQLModel], rows: list[dict[str, Any]]) -> None:
