@@ -451,11 +451,14 @@ def _sync(rules: RuleSet, database: str | None, *, commit: bool) -> dict[str, in
         if not commit and not inspect(engine).has_table("commitment"):
             return {"added": len(rules.commitments), "changed": 0, "removed": 0, "agenda": 0}
         create_schema(engine)
-        with Session(engine) as session:
-            counts = sync_rules(session, rules, datetime.now(UTC))
-            if commit:
-                session.commit()
-            else:
+        if commit:  # again if a concurrent sync or tick got there first
+            from flows.tick import in_transaction
+
+            now = datetime.now(UTC)
+            counts = in_transaction(lambda session: sync_rules(session, rules, now), engine)
+        else:
+            with Session(engine) as session:
+                counts = sync_rules(session, rules, datetime.now(UTC))
                 session.rollback()
     except Exception as exc:
         exit_with_error(f"cannot sync into {database_url(database)}: {exc}; nothing was changed")

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, select
 
-from flows.db import sync_rules
+from flows.db import lock_agenda, sync_rules
 from flows.imip import imip_message
 from flows.invites import invite_ics, links_for, reconcile_invites, register_invites
 from flows.messages import SENDER, build_email, message_id, render_step
@@ -101,6 +101,7 @@ def check_rule(session: Session, rules: RuleSet, rule_id: str, now: datetime) ->
     rendered when it is sent (:func:`deliver`), and kept.
     """
     result = CheckResult(rule_id)
+    lock_agenda(session, exclusive=False)  # a sync rewriting the agenda waits, or we do
     policy = rules.policies.get(rule_id)
     due = _due(rule_id, now)
     if policy is None:  # the rule is gone from the files: nothing of it is sent

@@ -98,7 +98,12 @@ def test_concurrent_ticks_and_a_sync_send_each_message_once_and_lose_nothing(
         f"agenda: {len(agenda)} steps, the {len(due)} due by the instant in the "
         "reference's states"
     )
-    assert sorted(received) == sorted(d.message_id for d in deliveries.values())
+    missing = [
+        (d.key, d.status, d.last_error)
+        for d in deliveries.values()
+        if d.message_id not in received
+    ]
+    assert sorted(received) == sorted(d.message_id for d in deliveries.values()), missing
     assert len(received) == len(set(received)) > 100
     assert set(deliveries) == set(ref_deliveries)
     assert {d.status for d in deliveries.values()} == {"sent"}

@@ -11,7 +11,7 @@ distinct figure; each kill can cause at most one.
 
 Each cycle starts a new Python process (about 2-3 s of CPU for imports, reading
 the rules and syncing them), so the number of cycles is bounded by time:
-``DULY_FAULTS_KILL_SECONDS`` (default 60) and ``DULY_FAULTS_KILL_CYCLES`` (default
+``DULY_FAULTS_KILL_SECONDS`` (default 40) and ``DULY_FAULTS_KILL_CYCLES`` (default
 100). The test prints how many ran.
 """
 
@@ -35,7 +35,7 @@ from tests.faults.portfolio import AT, write_rules
 from tests.smtp_server import SmtpServer
 
 COMMITMENTS = 300  # with the seed rules: over 300 messages at 09:00 on 15 June 2018
-BUDGET = float(os.environ.get("DULY_FAULTS_KILL_SECONDS", "60"))
+BUDGET = float(os.environ.get("DULY_FAULTS_KILL_SECONDS", "40"))
 CYCLES = int(os.environ.get("DULY_FAULTS_KILL_CYCLES", "100"))
 # A tick killed mid-batch leaves its other claimed rows "sending" until the lease
 # runs out, so each cycle runs one lease later (in --at time) than the last.

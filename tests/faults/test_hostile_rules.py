@@ -12,7 +12,7 @@ takes 30-300 ms here, and ten thousand of them would take many minutes). Each fi
 is parsed alone: references to policies and owners elsewhere are reported as
 unknown, which is one more kind of problem, and keeps a case cheap. The number of
 generated cases is ``DULY_FAULTS_FUZZ_CASES`` (default 10,000), stopped early at
-``DULY_FAULTS_FUZZ_SECONDS`` (default 30 s); the figure printed says how many ran.
+``DULY_FAULTS_FUZZ_SECONDS`` (default 20 s); the figure printed says how many ran.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from models.rules import parse_rule_files
 from tests.conftest import RULES
 
 CASES = int(os.environ.get("DULY_FAULTS_FUZZ_CASES", "10000"))
-SECONDS = float(os.environ.get("DULY_FAULTS_FUZZ_SECONDS", "30"))
+SECONDS = float(os.environ.get("DULY_FAULTS_FUZZ_SECONDS", "20"))
 EXECUTED: list[str] = []
 
 

@@ -116,6 +116,6 @@ def test_two_workers_on_postgresql_deliver_every_message_once(
         f"{len(deliveries)} deliveries, {len(received) - len(set(received))} duplicated"
     )
     assert sorted(received) == sorted(d.message_id for d in deliveries)
-    assert len(deliveries) == 11
+    assert len(deliveries) == 25  # 11 reminders and 14 invites
     assert {(d.status, d.attempts) for d in deliveries} == {("sent", 1)}
     assert sum(split) == 7

@@ -72,13 +72,14 @@ def test_a_worker_runs_a_rule_and_publishes_what_it_did(
         stop(worker)
     assert flow_run.state.type.value == "COMPLETED", (tmp_path / "worker.log").read_text()
     subjects = sorted(str(m["Subject"]) for m in MaildirOutbox(outbox).messages())
-    assert len(subjects) == 10  # the 11 of that morning less the monthly one, another rule
+    # the 11 reminders of that morning less the monthly one (another rule), and 10 invites
+    assert len(subjects) == 20
     assert (
         "Reminder: Updated SLA between the Home Office and the GLD in place (due 2018-04-30)"
     ) in subjects
     artifact = asyncio.run(_artifact("duly-report-back-by-date"))
     assert artifact.description.startswith(
-        "report-back-by-date at 2018-04-02 08:00 UTC: 75 due, 10 queued, 65 skipped; 10 sent"
+        "report-back-by-date at 2018-04-02 08:00 UTC: 75 due, 20 queued, 55 skipped; 20 sent"
     )
 
 
@@ -153,7 +154,7 @@ def test_duly_serve_runs_a_rule_and_stops_cleanly_on_sigterm(tmp_path, rules_dir
                 )
             )
         assert flow_run.state.type.value == "COMPLETED", log.read_text()
-        assert len(MaildirOutbox(tmp_path / "outbox").messages()) == 10
+        assert len(MaildirOutbox(tmp_path / "outbox").messages()) == 20
         assert processes_with_home(home)  # the server and the worker
     finally:
         serve.send_signal(signal.SIGTERM)
