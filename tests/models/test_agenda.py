@@ -217,3 +217,39 @@ def test_end_of_march_2018_plan_is_due_on_a_saturday_so_the_notice_goes_on_maund
         "'Improvement specialists review current mechanisms and produce a joint improvement "
         "plan' is due on Saturday, 2018-03-31"
     )
+
+
+def test_escalation_climbs_the_chain_to_its_top(rules_dir):
+    """Overdue past escalate_after goes to the owner's escalate_to; as long again, to
+    theirs; and stops at someone who escalates to nobody."""
+    from flows.rulefiles import load_rules
+
+    owners = rules_dir / "owners.yaml"
+    text = owners.read_text()
+    text = text.replace(
+        "    tags: [litigation, directors]\n",
+        "    tags: [litigation, directors]\n    escalate_to: perm-sec\n",
+        1,
+    )
+    text += (
+        "\n  - id: perm-sec\n    name: Permanent Secretary\n"
+        "    email: perm-sec@homeoffice.example\n"
+    )
+    owners.write_text(text)
+    rules = load_rules([rules_dir])
+    assert rules.ok, rules.problems
+    items = compile_agenda(
+        rules, {}, datetime(2018, 5, 1, tzinfo=UTC), datetime(2018, 7, 1, tzinfo=UTC)
+    )
+    chain = [
+        (i.step, i.recipient, i.at.date().isoformat())
+        for i in items
+        if i.commitment == "learning-from-litigation-2018/sla-in-place"
+        and i.step.startswith("escalate")
+    ]
+    # due Monday 30 April 2018; 14 days later, then 28: the Spring bank holiday, Monday
+    # 28 May, so it goes on the Tuesday (a step after the due date moves later)
+    assert chain == [
+        ("escalate", "lo-director", "2018-05-14"),
+        ("escalate-2", "perm-sec", "2018-05-29"),
+    ]
