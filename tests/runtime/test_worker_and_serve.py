@@ -170,6 +170,6 @@ def test_duly_serve_runs_a_rule_and_stops_cleanly_on_sigterm(tmp_path, rules_dir
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         with temporary_settings(updates={PREFECT_API_URL: api}):
-            assert asyncio.run(_paused("duly")) == (False, [False] * 7)
+            assert asyncio.run(_paused("duly")) == (False, [False] * 8)  # 7 rules, report
     finally:
         stop(server)
