@@ -284,34 +284,19 @@ def reconcile_invites(
             status.state == "done" and local_today < first_day and entry.rrule is None
         )
         sequence = known.sequence + 1
+        why: str | None = None  # why the invite as sent is withdrawn, if it is
         if withdrawn:
             why = {
                 "done": "it was done early",
                 "dropped": "the commitment was dropped",
                 "superseded": "the commitment was superseded",
             }[status.state]
-            target = former or owner
-            ics = _cancel_to(entry, target, known.email, now, why, email, name)
-            deliveries.append(
-                notice_values(
-                    rules,
-                    commitment_uid=c.uid,
-                    step="cancel",
-                    occurrence=first_day,
-                    recipient=target,
-                    reason=f"the calendar invite is withdrawn: {why}",
-                    now=now,
-                    ics=ics,
-                    token=str(sequence),
-                )
-            )
-            _remember(session, known, c, target, entry, sequence, "CANCEL", now)
+        elif _fingerprint(entry, owner) == known.fingerprint:
             continue
-        if _fingerprint(entry, owner) == known.fingerprint:
-            continue
-        if known.attendee != c.owner or known.email.lower() != owner.email.lower():
-            target = former or owner
+        elif known.attendee != c.owner or known.email.lower() != owner.email.lower():
             why = f"the commitment is now {owner.name}'s"
+        if why is not None:  # a CANCEL to the attendee as invited
+            target = former or owner
             deliveries.append(
                 notice_values(
                     rules,
@@ -325,6 +310,9 @@ def reconcile_invites(
                     token=str(sequence),
                 )
             )
+        if withdrawn:
+            _remember(session, known, c, target, entry, sequence, "CANCEL", now)
+            continue
         ics = request(entry, owner, email, now=now, organizer_name=name)
         deliveries.append(
             notice_values(

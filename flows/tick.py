@@ -182,6 +182,19 @@ class _Hot:
     mark_enqueued: Any
 
 
+def _enqueue_sql(channel: str, also: str = "") -> str:
+    """``INSERT ... SELECT`` of a rule's pending due steps as unrendered deliveries on
+    ``channel`` (``also``: more conditions), leaving alone keys already there."""
+    return (
+        "INSERT INTO delivery (key, agenda_key, commitment_uid, rule_id, step, channel, "
+        "recipient, address, subject, body, status, attempts, max_attempts, created_at) "
+        f"SELECT key || '|{channel}', key, commitment_uid, rule_id, step, '{channel}', "
+        "recipient, '', '', '', 'queued', 0, :max_attempts, :now "
+        "FROM agenda_item WHERE rule_id = :rule AND status = 'pending' AND at <= :now "
+        f"{also}ON CONFLICT (key) DO NOTHING"
+    )
+
+
 @cache
 def _statements(dialect: str) -> _Hot:
     """The three statements of a check, built once (building them costs more than
@@ -204,23 +217,11 @@ def _statements(dialect: str) -> _Hot:
     )
     # Written out: SQLAlchemy cannot cache an INSERT ... SELECT ... ON CONFLICT, and
     # compiling it again on every check cost more than running it.
-    enqueue = text(
-        "INSERT INTO delivery (key, agenda_key, commitment_uid, rule_id, step, channel, "
-        "recipient, address, subject, body, status, attempts, max_attempts, created_at) "
-        f"SELECT key || '|{CHANNEL}', key, commitment_uid, rule_id, step, '{CHANNEL}', "
-        "recipient, '', '', '', 'queued', 0, :max_attempts, :now "
-        "FROM agenda_item WHERE rule_id = :rule AND status = 'pending' AND at <= :now "
-        "ON CONFLICT (key) DO NOTHING"
-    ).bindparams(bindparam("now", type_=a.at.type))
+    now_param = bindparam("now", type_=a.at.type)
+    enqueue = text(_enqueue_sql(CHANNEL)).bindparams(now_param)
     enqueue_apprise = text(
-        "INSERT INTO delivery (key, agenda_key, commitment_uid, rule_id, step, channel, "
-        "recipient, address, subject, body, status, attempts, max_attempts, created_at) "
-        "SELECT key || '|apprise', key, commitment_uid, rule_id, step, 'apprise', "
-        "recipient, '', '', '', 'queued', 0, :max_attempts, :now "
-        "FROM agenda_item WHERE rule_id = :rule AND status = 'pending' AND at <= :now "
-        "AND step != 'invite' AND recipient IN :owners "
-        "ON CONFLICT (key) DO NOTHING"
-    ).bindparams(bindparam("now", type_=a.at.type), bindparam("owners", expanding=True))
+        _enqueue_sql("apprise", "AND step != 'invite' AND recipient IN :owners ")
+    ).bindparams(now_param, bindparam("owners", expanding=True))
     mark = update(AgendaRow.__table__).where(*due).values(status="enqueued")  # type: ignore[attr-defined]
     return _Hot(candidates, enqueue, enqueue_apprise, mark)
 
