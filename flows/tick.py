@@ -204,11 +204,10 @@ def _statements(dialect: str) -> _Hot:
     c = CommitmentRow.__table__.c  # type: ignore[attr-defined]
     now = bindparam("now", type_=a.at.type)
     due = (a.rule_id == bindparam("rule"), a.status == "pending", a.at <= now)
+    agenda, commitment = AgendaRow.__table__, CommitmentRow.__table__  # type: ignore[attr-defined]
     candidates = (
-        select(a.key, a.commitment_uid, a.step, a.at, a.expires, c.state)
-        .select_from(
-            AgendaRow.__table__.outerjoin(CommitmentRow.__table__, c.uid == a.commitment_uid)
-        )  # type: ignore[attr-defined]
+        select(a.key, a.commitment_uid, a.step, a.at, a.expires, c.state)  # type: ignore[call-overload]
+        .select_from(agenda.outerjoin(commitment, c.uid == a.commitment_uid))
         .where(
             *due,
             (a.step == "invite") | (a.expires < now) | (c.state != "open") | c.uid.is_(None),
@@ -379,7 +378,7 @@ def _message(delivery: Delivery, now: datetime) -> Any:
             to=delivery.address,
             subject=delivery.subject,
             body=delivery.body,
-            message_id=delivery.message_id,
+            message_id=delivery.message_id or message_id(delivery.key),
             date=now.astimezone(UTC),
         )
     extra = {"html": delivery.html} if delivery.html else {}
