@@ -75,7 +75,7 @@ def check_task(rule_name: str, at: datetime) -> dict[str, Any]:
         lambda session: check_rule_once(session, rules, rule_name, at),
         _engine(os.environ.get("DULY_DATABASE_URL")),
     )
-    return {"due": result.due, "enqueued": result.enqueued, "skipped": result.skipped}
+    return {"due": result.due}
 
 
 @task(name="deliver", retries=2, retry_delay_seconds=5)
@@ -84,6 +84,8 @@ def deliver_task(at: datetime) -> dict[str, Any]:
         _engine(os.environ.get("DULY_DATABASE_URL")), default_channel(), at, rules=_rules()
     )
     return {
+        "enqueued": result.enqueued,
+        "skipped": result.skipped,
         "sent": result.sent,
         "retrying": result.retrying,
         "dead": result.dead,
@@ -100,14 +102,14 @@ def check_rule(rule_name: str, at: str | None = None) -> dict[str, Any]:
     sync_task(now)
     checked = check_task(rule_name, now)
     sent = deliver_task(now)
-    rows = [{"step": key, "outcome": "skipped", "why": why} for key, why in checked["skipped"]]
+    rows = [{"step": key, "outcome": "skipped", "why": why} for key, why in sent["skipped"]]
     rows += [{"step": key, "outcome": "not sent", "why": error} for key, error in sent["errors"]]
     create_table_artifact(
         key=f"duly-{rule_name}",
         table=rows or [{"step": "", "outcome": "nothing skipped", "why": ""}],
         description=(
             f"{rule_name} at {now:%Y-%m-%d %H:%M %Z}: {checked['due']} due, "
-            f"{checked['enqueued']} queued, {len(checked['skipped'])} skipped; "
+            f"{sent['enqueued']} queued, {len(sent['skipped'])} skipped; "
             f"{sent['sent']} sent, {sent['retrying']} to retry, {sent['dead']} dead-lettered"
         ),
     )
@@ -115,8 +117,8 @@ def check_rule(rule_name: str, at: str | None = None) -> dict[str, Any]:
         "%s: %s due, %s queued, %s skipped; %s sent",
         rule_name,
         checked["due"],
-        checked["enqueued"],
-        len(checked["skipped"]),
+        sent["enqueued"],
+        len(sent["skipped"]),
         sent["sent"],
     )
     publish_portfolio_after_check(now)

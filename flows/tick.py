@@ -3,11 +3,14 @@
 Plain bulk code over the indexed agenda, with no Prefect import: the Prefect flows
 (``flows.prefect_flows``) and ``duly tick`` both call these functions.
 
-- :func:`check_rule` selects every pending step of one rule due at or before the
-  instant (a late or missed run catches up), decides send or skip for each
-  (``models.tick.decide``), renders what is sent and enqueues it as a Delivery.
-  The delivery key is unique, so a step is enqueued once however many checks see it.
-- :func:`deliver` claims queued deliveries, sends them, and records each attempt.
+- :func:`check_rule` releases every pending step of one rule due at or before the
+  instant (a late or missed run catches up) by moving the rule's release mark:
+  one row, whatever the number of commitments.
+- :func:`deliver` first queues what is released (:func:`enqueue_released`): it
+  decides send or skip for each step (``models.tick.decide``) and enqueues what
+  is sent as a Delivery, unrendered, in bulk. The delivery key is unique, so a
+  step is enqueued once however many deliverers see it. Then it claims queued
+  deliveries, renders and sends them, and records each attempt.
   A claim is committed before the send; a claim older than ``LEASE`` is
   reconciled with the channel (did the message arrive?) before being retried, so
   a crash between "sent" and "recorded" never produces a second message on a
@@ -35,15 +38,18 @@ from flows.invites import invite_ics, links_for, reconcile_invites, register_inv
 from flows.messages import SENDER, build_email, message_id, render_step
 from flows.outbox import ChannelError
 from models.rules import RuleSet
-from models.tables import AgendaRow, CommitmentRow, Delivery
+from models.tables import AgendaRow, CommitmentRow, Delivery, SyncMark
 from models.tick import decide, next_attempt
 
 __all__ = [
     "LEASE",
+    "RELEASED",
     "CheckResult",
     "DeliverResult",
+    "EnqueueResult",
     "check_rule",
     "deliver",
+    "enqueue_released",
     "in_transaction",
     "sync",
     "tick",
@@ -62,13 +68,15 @@ class Channel(Protocol):
 @dataclass
 class CheckResult:
     rule: str
-    due: int = 0
-    enqueued: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (key, reason)
+    due: int = 0  # pending steps at or before the instant, released to delivery
 
 
 @dataclass
 class DeliverResult:
+    enqueued: int = 0  # released steps queued as deliveries
+    skipped: list[tuple[str, str]] = field(
+        default_factory=list
+    )  # released steps not sent: (key, why)
     sent: int = 0
     retrying: int = 0
     dead: int = 0
@@ -92,27 +100,103 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
 
 
 def check_rule(session: Session, rules: RuleSet, rule_id: str, now: datetime) -> CheckResult:
-    """Enqueue what one rule has due at ``now``; record what is skipped and why.
+    """Release what one rule has due at ``now``: its steps at or before ``now`` go out.
+
+    This is a rule's scheduled check, and it costs the same whatever the number of
+    commitments: it moves the rule's *release mark* (a row of ``sync_mark``,
+    ``released:<rule>``) up to ``now`` and counts the pending steps it covers, both
+    over the pending index. A pending step at or before its rule's mark is queued:
+    the agenda is the queue. :func:`deliver` then decides send or skip for each
+    (``models.tick.decide``, with the commitment's state when it is sent) and
+    records it as a Delivery (:func:`enqueue_released`). A mark never moves back,
+    so a check for an earlier instant releases nothing new.
+    """
+    del rules  # a rule gone from the files is released too: its steps are skipped, with why
+    release, count_due = _release_statements()
+    connection = session.connection()
+    connection.execute(release, {"name": RELEASED + rule_id, "now": now})
+    due = connection.execute(count_due, {"rule": rule_id, "now": now}).scalar_one()
+    return CheckResult(rule_id, due=due)
+
+
+@cache
+def _release_statements() -> tuple[Any, Any]:
+    """A check's two statements, written out: a check runs in a fresh process (a
+    Prefect flow run), where building and compiling expressions would cost more than
+    running them. The mark only ever moves forward."""
+    stamp = SyncMark.__table__.c.value.type  # type: ignore[attr-defined]
+    release = text(
+        "INSERT INTO sync_mark (name, value) VALUES (:name, :now) ON CONFLICT (name) "
+        "DO UPDATE SET value = excluded.value WHERE sync_mark.value < excluded.value"
+    ).bindparams(bindparam("now", type_=stamp))
+    count_due = text(
+        "SELECT count(*) FROM agenda_item "
+        "WHERE rule_id = :rule AND status = 'pending' AND at <= :now"
+    ).bindparams(bindparam("now", type_=stamp))
+    return release, count_due
+
+
+#: The name prefix of a rule's release mark in ``sync_mark``.
+RELEASED = "released:"
+
+
+@dataclass
+class EnqueueResult:
+    enqueued: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (key, reason)
+
+
+def released(session: Session, now: datetime) -> dict[str, datetime]:
+    """The rules with released steps still pending at ``now``: up to when each is released."""
+    hot = _statements(session.get_bind().dialect.name)
+    marks = session.execute(hot.marks, {"prefix": RELEASED + "%"}).all()
+    found: dict[str, datetime] = {}
+    for name, value in marks:
+        upto = min(_aware(value), now)
+        rule_id = name.removeprefix(RELEASED)
+        if session.execute(hot.any_due, {"rule": rule_id, "now": upto}).first():
+            found[rule_id] = upto
+    return found
+
+
+def enqueue_released(
+    session: Session, rules: RuleSet, now: datetime, marks: dict[str, datetime] | None = None
+) -> EnqueueResult:
+    """Queue every released step as a Delivery, or skip it with why, as of ``now``.
 
     Bulk SQL over the pending index, whatever the number of commitments: the only
     rows read into Python are those that may be skipped (late, or whose commitment
     is no longer open) and invites (which keep their SEQUENCE); everything else
-    due is enqueued by one ``INSERT ... SELECT``, unrendered. The message is
-    rendered when it is sent (:func:`deliver`), and kept.
+    released is enqueued by one ``INSERT ... SELECT`` per rule, unrendered. The
+    message is rendered when it is sent (:func:`deliver`), and kept. The delivery
+    key is unique, so a step is enqueued once however many deliverers see it.
     """
-    result = CheckResult(rule_id)
+    result = EnqueueResult()
     lock_agenda(session, exclusive=False)  # a sync rewriting the agenda waits, or we do
+    for rule_id, upto in sorted((released(session, now) if marks is None else marks).items()):
+        _enqueue_rule(session, rules, rule_id, upto, now, result)
+    return result
+
+
+def _enqueue_rule(
+    session: Session,
+    rules: RuleSet,
+    rule_id: str,
+    upto: datetime,
+    now: datetime,
+    result: EnqueueResult,
+) -> None:
+    """Enqueue or skip one rule's pending steps at or before ``upto``."""
     policy = rules.policies.get(rule_id)
-    due = _due(rule_id, now)
+    due = _due(rule_id, upto)
     if policy is None:  # the rule is gone from the files: nothing of it is sent
         rows = session.exec(select(AgendaRow.key).where(*due)).all()
         if rows:
             session.execute(update(AgendaRow).where(*due).values(status="skipped", note=_GONE))
-        result.due = len(rows)
-        result.skipped = [(key, _GONE) for key in rows]
-        return result
+        result.skipped += [(key, _GONE) for key in rows]
+        return
     hot = _statements(session.get_bind().dialect.name)
-    params = {"rule": rule_id, "now": now}
+    params = {"rule": rule_id, "upto": upto, "now": now}
     candidates = session.execute(hot.candidates, params).all()
     skips: list[dict[str, Any]] = []
     invites: list[tuple[str, str]] = []
@@ -153,20 +237,18 @@ def check_rule(session: Session, rules: RuleSet, rule_id: str, now: datetime) ->
             {**params, "max_attempts": policy.max_attempts, "owners": sorted(routed)},
         )
     enqueued = session.execute(hot.mark_enqueued, params)
-    result.enqueued = enqueued.rowcount  # type: ignore[attr-defined]
-    result.due = result.enqueued + len(result.skipped)
-    return result
+    result.enqueued += enqueued.rowcount  # type: ignore[attr-defined]
 
 
 _GONE = "no longer in the rules"
 
 
-def _due(rule_id: str, now: datetime) -> tuple[Any, ...]:
-    """The pending steps of a rule due at or before ``now``: one range of the partial index."""
+def _due(rule_id: str, upto: datetime) -> tuple[Any, ...]:
+    """The pending steps of a rule due at or before ``upto``: one range of the partial index."""
     return (
         col(AgendaRow.rule_id) == rule_id,
         col(AgendaRow.status) == "pending",
-        col(AgendaRow.at) <= now,
+        col(AgendaRow.at) <= upto,
     )
 
 
@@ -176,6 +258,8 @@ def _aware(moment: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class _Hot:
+    marks: Any
+    any_due: Any
     candidates: Any
     enqueue: Any
     enqueue_apprise: Any
@@ -183,28 +267,38 @@ class _Hot:
 
 
 def _enqueue_sql(channel: str, also: str = "") -> str:
-    """``INSERT ... SELECT`` of a rule's pending due steps as unrendered deliveries on
-    ``channel`` (``also``: more conditions), leaving alone keys already there."""
+    """``INSERT ... SELECT`` of a rule's pending steps released up to ``upto`` as
+    unrendered deliveries on ``channel`` (``also``: more conditions), leaving alone
+    keys already there."""
     return (
         "INSERT INTO delivery (key, agenda_key, commitment_uid, rule_id, step, channel, "
         "recipient, address, subject, body, status, attempts, max_attempts, created_at) "
         f"SELECT key || '|{channel}', key, commitment_uid, rule_id, step, '{channel}', "
         "recipient, '', '', '', 'queued', 0, :max_attempts, :now "
-        "FROM agenda_item WHERE rule_id = :rule AND status = 'pending' AND at <= :now "
+        "FROM agenda_item WHERE rule_id = :rule AND status = 'pending' AND at <= :upto "
         f"{also}ON CONFLICT (key) DO NOTHING"
     )
 
 
 @cache
 def _statements(dialect: str) -> _Hot:
-    """The three statements of a check, built once (building them costs more than
-    running them on an indexed agenda); parameters ``rule``, ``now``, ``max_attempts``."""
+    """The statements of a check and of enqueueing, built once (building them costs
+    more than running them on an indexed agenda); parameters ``rule``, ``upto`` (the
+    release mark), ``now`` and ``max_attempts``."""
     del dialect  # the same SQL for both
     a = AgendaRow.__table__.c  # type: ignore[attr-defined]
     c = CommitmentRow.__table__.c  # type: ignore[attr-defined]
-    now = bindparam("now", type_=a.at.type)
-    due = (a.rule_id == bindparam("rule"), a.status == "pending", a.at <= now)
+    m = SyncMark.__table__.c  # type: ignore[attr-defined]
+    stamp = a.at.type
+    upto, now = bindparam("upto", type_=stamp), bindparam("now", type_=stamp)
+    due = (a.rule_id == bindparam("rule"), a.status == "pending", a.at <= upto)
     agenda, commitment = AgendaRow.__table__, CommitmentRow.__table__  # type: ignore[attr-defined]
+    marks = select(m.name, m.value).where(m.name.like(bindparam("prefix")))
+    any_due = (
+        select(a.key)
+        .where(a.rule_id == bindparam("rule"), a.status == "pending", a.at <= now)
+        .limit(1)
+    )
     candidates = (
         select(a.key, a.commitment_uid, a.step, a.at, a.expires, c.state)  # type: ignore[call-overload]
         .select_from(agenda.outerjoin(commitment, c.uid == a.commitment_uid))
@@ -216,13 +310,18 @@ def _statements(dialect: str) -> _Hot:
     )
     # Written out: SQLAlchemy cannot cache an INSERT ... SELECT ... ON CONFLICT, and
     # compiling it again on every check cost more than running it.
-    now_param = bindparam("now", type_=a.at.type)
-    enqueue = text(_enqueue_sql(CHANNEL)).bindparams(now_param)
+    enqueue = text(_enqueue_sql(CHANNEL)).bindparams(
+        bindparam("upto", type_=stamp), bindparam("now", type_=stamp)
+    )
     enqueue_apprise = text(
         _enqueue_sql("apprise", "AND step != 'invite' AND recipient IN :owners ")
-    ).bindparams(now_param, bindparam("owners", expanding=True))
-    mark = update(AgendaRow.__table__).where(*due).values(status="enqueued")  # type: ignore[attr-defined]
-    return _Hot(candidates, enqueue, enqueue_apprise, mark)
+    ).bindparams(
+        bindparam("upto", type_=stamp),
+        bindparam("now", type_=stamp),
+        bindparam("owners", expanding=True),
+    )
+    mark = update(agenda).where(*due).values(status="enqueued")
+    return _Hot(marks, any_due, candidates, enqueue, enqueue_apprise, mark)
 
 
 def _reconcile(session: Session, channel: Channel, now: datetime) -> int:
@@ -281,7 +380,8 @@ def deliver(
     rules: RuleSet | None = None,
     notifier: Any = None,
 ) -> DeliverResult:
-    """Send every queued delivery that is ready at ``now``; record each attempt.
+    """Queue what the rules' checks released, then send every queued delivery that
+    is ready at ``now``; record each attempt.
 
     Email goes to ``channel``; deliveries for apprise to ``notifier`` (default:
     :meth:`flows.notify.AppriseChannel.from_env`). Steps queued unrendered are
@@ -289,6 +389,20 @@ def deliver(
     claimed, and the rendering is committed before the send.
     """
     result = DeliverResult()
+
+    def enqueue(session: Session) -> EnqueueResult:
+        nonlocal rules
+        marks = released(session, now)
+        if not marks:
+            return EnqueueResult()
+        if rules is None:
+            from flows.rulefiles import load_rules
+
+            rules = load_rules()
+        return enqueue_released(session, rules, now, marks)
+
+    queued: EnqueueResult = in_transaction(enqueue, engine)
+    result.enqueued, result.skipped = queued.enqueued, queued.skipped
     with Session(engine) as session:
         result.reconciled = _reconcile(session, channel, now)
         while claimed := _claim(session, now, batch):
@@ -495,11 +609,11 @@ class TickResult:
 
     @property
     def enqueued(self) -> int:
-        return sum(c.enqueued for c in self.checks)
+        return self.delivery.enqueued
 
     @property
     def skipped(self) -> list[tuple[str, str]]:
-        return [s for c in self.checks for s in c.skipped]
+        return self.delivery.skipped
 
 
 def in_transaction(work: Callable[[Session], Any], engine: Engine, attempts: int = 5) -> Any:

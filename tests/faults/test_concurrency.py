@@ -121,24 +121,25 @@ def test_a_check_that_loses_the_race_for_an_invite_leaves_it_enqueued(
 ):
     import flows.tick as tick_module
     from flows.db import sync_rules
-    from flows.tick import check_rule, in_transaction
+    from flows.tick import check_rule, enqueue_released, in_transaction
 
     rules = load_rules([write_rules(tmp_path / "rules", 3)])
     engine = make_engine(postgres_url)
     create_schema(engine)
     in_transaction(lambda s: sync_rules(s, rules, AT), engine)
     rule = "report-back-by-date"
+    in_transaction(lambda s: check_rule(s, rules, rule, AT), engine)
     real = tick_module.register_invites
     raced: list[bool] = []
 
     def other_process_first(session, *args, **kwargs):
-        if not raced:  # B has read its candidates; A checks the same rule and commits
+        if not raced:  # B has read its candidates; A enqueues the same steps and commits
             raced.append(True)
-            in_transaction(lambda s: check_rule(s, rules, rule, AT), engine)
+            in_transaction(lambda s: enqueue_released(s, rules, AT), engine)
         return real(session, *args, **kwargs)
 
     monkeypatch.setattr(tick_module, "register_invites", other_process_first)
-    in_transaction(lambda s: check_rule(s, rules, rule, AT), engine)
+    in_transaction(lambda s: enqueue_released(s, rules, AT), engine)
     with Session(engine) as session:
         queued = {d.agenda_key for d in session.exec(select(Delivery)).all()}
         rows = {r.key: r for r in session.exec(select(AgendaRow)).all() if r.key in queued}

@@ -12,8 +12,17 @@ from sqlmodel import Session, select
 from flows.db import create_schema, make_engine, set_state
 from flows.links import action_links
 from flows.outbox import ChannelError, MaildirOutbox
-from flows.tick import LEASE, _claim, deliver, tick
-from models.tables import AgendaRow, CommitmentRow, Delivery
+from flows.tick import (
+    LEASE,
+    RELEASED,
+    _claim,
+    check_rule,
+    deliver,
+    in_transaction,
+    sync,
+    tick,
+)
+from models.tables import AgendaRow, CommitmentRow, Delivery, SyncMark
 
 LONDON = ZoneInfo("Europe/London")
 SLA = "learning-from-litigation-2018/sla-in-place"
@@ -168,6 +177,40 @@ def test_marking_done_through_duly_removes_the_pending_reminders(engine, outbox,
     result = tick(engine, seed_rules, london(2018, 4, 23, 9), outbox)
     assert not [k for k, _ in result.skipped if k.startswith(SLA + "#")]
     assert not [k for k in sent_keys(engine) if k.startswith(SLA + "#remind-7d")]
+
+
+def test_a_check_releases_its_own_rule_and_the_deliverer_queues_it(engine, outbox, seed_rules):
+    # A rule's scheduled check writes one row, its release mark; the agenda is untouched
+    # until the deliverer decides each released step, so the check costs the same
+    # whatever the number of commitments.
+    now = london(2018, 4, 2, 9)
+    in_transaction(lambda s: sync(s, seed_rules, now), engine)
+    checked = in_transaction(
+        lambda s: check_rule(s, seed_rules, "report-back-by-date", now), engine
+    )
+    assert checked.due == 75
+    with Session(engine) as session:
+        marks = {m.name: m.value for m in session.exec(select(SyncMark)).all()}
+        assert marks[f"{RELEASED}report-back-by-date"] == now
+        assert not session.exec(select(Delivery)).all()
+        assert not session.exec(select(AgendaRow).where(AgendaRow.status != "pending")).all()
+    sent = deliver(engine, outbox, now, rules=seed_rules)
+    assert (sent.enqueued, len(sent.skipped), sent.sent) == (20, 55, 20)
+    with Session(engine) as session:
+        assert {d.rule_id for d in session.exec(select(Delivery)).all()} == {"report-back-by-date"}
+    # the other rules' steps wait for their own checks: 49 monthly-check steps, ...
+    result = tick(engine, seed_rules, now, outbox)
+    assert (result.due, result.enqueued, result.delivery.sent) == (56, 5, 5)
+    assert len(outbox.messages()) == 25  # as many as one tick of every rule sends
+
+
+def test_a_check_for_an_earlier_instant_releases_nothing_new(engine, outbox, seed_rules):
+    tick(engine, seed_rules, london(2018, 4, 2, 9), outbox)
+    again = tick(engine, seed_rules, london(2018, 3, 1, 9), outbox)
+    assert (again.due, again.enqueued, again.delivery.sent) == (0, 0, 0)
+    with Session(engine) as session:
+        mark = session.get(SyncMark, f"{RELEASED}report-back-by-date")
+    assert mark.value == london(2018, 4, 2, 9)  # a mark never moves back
 
 
 class FailingChannel:
