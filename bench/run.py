@@ -81,8 +81,8 @@ def child_delivery(count: int, url: str) -> dict[str, float]:
 
     from bench.portfolio import synthetic_rules
     from flows.db import create_schema, make_engine, sync_rules
-    from flows.messages import build_email
     from flows.smtp import SmtpChannel
+    from flows.tick import _message as email_of
     from flows.tick import check_rule, deliver, enqueue_released
     from models.tables import Delivery
 
@@ -94,7 +94,7 @@ def child_delivery(count: int, url: str) -> dict[str, float]:
             return "250 OK"
 
     os.environ.setdefault("DULY_SECRET_KEY", "bench-key")
-    n = max(count * 3, 10_000)  # enough commitments for ``count`` due steps
+    n = max(count * 4, 10_000)  # enough commitments for ``count`` due reminders
     rules = synthetic_rules(n)
     engine = make_engine(url)
     create_schema(engine)
@@ -106,10 +106,14 @@ def child_delivery(count: int, url: str) -> dict[str, float]:
             check_rule(session, rules, rule_id, TICK_AT)
         enqueue_released(session, rules, TICK_AT)
         session.commit()
-        ids = session.exec(select(Delivery.id).order_by(Delivery.id)).all()
-        session.execute(  # only ``count`` are ready
+        reminders = session.exec(
+            select(Delivery.id).where(Delivery.step != "invite").order_by(Delivery.id)
+        ).all()
+        if len(reminders) < count:
+            raise SystemExit(f"only {len(reminders)} reminders due, {count} asked for")
+        session.execute(  # only ``count`` reminders are ready
             update(Delivery)
-            .where(col(Delivery.id).in_(ids[count:]))
+            .where(col(Delivery.id).not_in(reminders[:count]))
             .values(next_attempt_at=datetime(2099, 1, 1, tzinfo=UTC))
         )
         session.commit()
@@ -126,12 +130,9 @@ def child_delivery(count: int, url: str) -> dict[str, float]:
         result = deliver(engine, channel, TICK_AT, rules=rules)
         duly_s = time.perf_counter() - start
         channel.close()
-        with Session(engine) as session:
+        with Session(engine) as session:  # the same messages, built as duly builds them
             sent = session.exec(select(Delivery).where(Delivery.status == "sent")).all()
-            messages = [
-                build_email(key=d.key, to=d.address, subject=d.subject, body=d.body, at=TICK_AT)
-                for d in sent
-            ]
+            messages = [email_of(d, TICK_AT) for d in sent]
         start = time.perf_counter()
         with smtplib.SMTP("127.0.0.1", port) as smtp:
             for message in messages:
