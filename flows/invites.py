@@ -21,6 +21,7 @@ they are then, so the delivery log keeps exactly what the attendee was sent.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import date, datetime
 from email.utils import formataddr, parseaddr
 from typing import Any
@@ -38,6 +39,7 @@ __all__ = [
     "CHANNEL",
     "entry_for",
     "invite_ics",
+    "invites_ics",
     "links_for",
     "notice_values",
     "open_invites",
@@ -211,19 +213,35 @@ def invite_ics(
 ) -> tuple[bytes, Owner] | None:
     """The REQUEST of a commitment's invite as registered (its SEQUENCE and attendee),
     built now; None when it was withdrawn or has no date any more."""
-    known = session.get(InviteRow, commitment_uid)
-    c = rules.commitments.get(commitment_uid)
-    if known is None or known.method != "REQUEST" or c is None:
-        return None
-    owner = rules.owners.get(known.attendee)
-    if owner is None:
-        return None
-    wanted = {c.uid} | ({c.after} if c.after else set())
-    entry = entry_for(rules, c, _states_for(session, wanted), sequence=known.sequence)
-    if entry is None:
-        return None
+    return invites_ics(session, rules, [commitment_uid], now)[commitment_uid]
+
+
+def invites_ics(
+    session: Session, rules: RuleSet, commitment_uids: Iterable[str], now: datetime
+) -> dict[str, tuple[bytes, Owner] | None]:
+    """:func:`invite_ics` of several commitments, read in two queries whatever their
+    number (two per commitment, one at a time, cost more than building the object)."""
+    uids = sorted(set(commitment_uids))
+    built: dict[str, tuple[bytes, Owner] | None] = dict.fromkeys(uids)
+    invited = session.exec(
+        select(InviteRow).where(
+            col(InviteRow.commitment_uid).in_(uids), col(InviteRow.method) == "REQUEST"
+        )
+    ).all()
+    todo = [
+        (c, owner, row.sequence)
+        for row in invited
+        if (c := rules.commitments.get(row.commitment_uid)) is not None
+        and (owner := rules.owners.get(row.attendee)) is not None
+    ]
+    wanted = {c.uid for c, _, _ in todo} | {c.after for c, _, _ in todo if c.after}
+    states = _states_for(session, wanted)
     email, name = organizer()
-    return request(entry, owner, email, now=now, organizer_name=name), owner
+    for c, owner, sequence in todo:
+        entry = entry_for(rules, c, states, sequence=sequence)
+        if entry is not None:
+            built[c.uid] = request(entry, owner, email, now=now, organizer_name=name), owner
+    return built
 
 
 def _remember(

@@ -35,7 +35,7 @@ from sqlmodel import Session, col, select
 
 from flows.db import lock_agenda, sync_rules
 from flows.imip import imip_message
-from flows.invites import invite_ics, links_for, reconcile_invites, register_invites
+from flows.invites import invites_ics, links_for, reconcile_invites, register_invites
 from flows.messages import SENDER, build_email, message_id, render_step
 from flows.outbox import ChannelError
 from models.rules import RuleSet
@@ -445,6 +445,8 @@ def _render(
             select(AgendaRow).where(col(AgendaRow.key).in_([d.agenda_key for d in todo]))
         ).all()
     }
+    invited = [row.commitment_uid for row in steps.values() if row.step == "invite"]
+    invites = invites_ics(session, rules, invited, now) if invited else {}
     for delivery in todo:
         row = steps.get(delivery.agenda_key)
         recipient = rules.owners.get(delivery.recipient)
@@ -458,9 +460,7 @@ def _render(
             delivery.last_error = "no longer in the rules: not sent"
             result.dead += 1
             result.errors.append((delivery.key, delivery.last_error))
-        elif row.step == "invite" and (
-            built := invite_ics(session, rules, row.commitment_uid, now)
-        ):
+        elif row.step == "invite" and (built := invites.get(row.commitment_uid)):
             ics, attendee = built
             links = links_for(session, delivery.commitment_uid, attendee.id, now)
             rendered = render_step(rules, row, links=links)
