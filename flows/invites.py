@@ -38,7 +38,6 @@ __all__ = [
     "CANCELLING_STATES",
     "CHANNEL",
     "entry_for",
-    "invite_ics",
     "invites_ics",
     "links_for",
     "notice_values",
@@ -175,7 +174,7 @@ def register_invites(
     """Record the first REQUEST of each due agenda ``invite`` step ``(key, commitment
     uid)`` in the invite table, in bulk. Returns the steps not to send, with why
     (already invited, or no calendar date); the others are queued like any step and
-    their iTIP object is built when they are claimed (:func:`invite_ics`)."""
+    their iTIP object is built when they are claimed (:func:`invites_ics`)."""
     if not steps:
         return {}
     uids = {uid for _, uid in steps}
@@ -208,19 +207,13 @@ def register_invites(
     return skips
 
 
-def invite_ics(
-    session: Session, rules: RuleSet, commitment_uid: str, now: datetime
-) -> tuple[bytes, Owner] | None:
-    """The REQUEST of a commitment's invite as registered (its SEQUENCE and attendee),
-    built now; None when it was withdrawn or has no date any more."""
-    return invites_ics(session, rules, [commitment_uid], now)[commitment_uid]
-
-
 def invites_ics(
     session: Session, rules: RuleSet, commitment_uids: Iterable[str], now: datetime
 ) -> dict[str, tuple[bytes, Owner] | None]:
-    """:func:`invite_ics` of several commitments, read in two queries whatever their
-    number (two per commitment, one at a time, cost more than building the object)."""
+    """The REQUEST of each commitment's invite as registered (its SEQUENCE and
+    attendee), built now, or None when it was withdrawn or has no date any more.
+    Read in two queries whatever their number (two per commitment, one at a time,
+    cost more than building the objects)."""
     uids = sorted(set(commitment_uids))
     built: dict[str, tuple[bytes, Owner] | None] = dict.fromkeys(uids)
     invited = session.exec(
