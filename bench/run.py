@@ -339,6 +339,19 @@ def main() -> None:
                     f"rss {compiled['rss_mb']} MB",
                 }
             )
+            for what, rss in (("compile", compiled["rss_mb"]), ("tick", ticks[0]["rss_mb"])):
+                rows.append(
+                    {
+                        "n": n,
+                        "figure": f"memory: {what}",
+                        "unit": "MB",
+                        "duly_s": float(rss),
+                        "peer": "goal",
+                        "peer_s": 2048.0,
+                        "ratio": rss / 2048,
+                        "note": "peak RSS of the process; goal under 2 GiB at 1,000,000",
+                    }
+                )
             inc = _child("incremental", str(n), url)
             rows.append(
                 {
@@ -424,17 +437,22 @@ def main() -> None:
 
 
 def _print(rows: list[dict[str, object]]) -> None:
-    def fmt(value: object) -> str:
-        return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+    def fmt(value: object, unit: object) -> str:
+        if value is None:
+            return "-"
+        if unit == "MB" and isinstance(value, float):
+            return f"{value:,.0f} MB"
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
 
     print(
         f"{'N':>9}  {'figure':<30} {'duly s':>9}  {'peer':<15} {'peer s':>9}  {'ratio':>9}  note"
     )
     for r in rows:
         n = "" if r["n"] is None else f"{r['n']:,}"
+        unit = r.get("unit", "s")
         print(
-            f"{n:>9}  {r['figure']!s:<30} {fmt(r['duly_s']):>9}  {r['peer']!s:<15} "
-            f"{fmt(r['peer_s']):>9}  {fmt(r['ratio']):>9}  {r['note']}"
+            f"{n:>9}  {r['figure']!s:<30} {fmt(r['duly_s'], unit):>9}  {r['peer']!s:<15} "
+            f"{fmt(r['peer_s'], unit):>9}  {fmt(r['ratio'], None):>9}  {r['note']}"
         )
 
 
