@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, event, insert, text, update
+from sqlalchemy import delete, event, insert, inspect, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
-from models.agenda import STATES, AgendaItem, CommitmentStatus, commitment_steps
+from models.agenda import STATES, AgendaRows, CommitmentStatus
 from models.rules import Commitment, RuleSet
 from models.tables import (
     AgendaRow,
@@ -29,7 +32,6 @@ from models.tables import (
     ResponseRow,
     StateChange,
     SyncMark,
-    agenda_values,
 )
 
 __all__ = [
@@ -104,16 +106,22 @@ def create_schema(engine: Engine, attempts: int = 3) -> None:
 def read_states(session: Session, uids: set[str] | None = None) -> dict[str, CommitmentStatus]:
     """Every commitment's state (or only those of ``uids``)."""
     statement = select(
-        CommitmentRow.uid,
-        CommitmentRow.state,
-        CommitmentRow.state_since,
-        CommitmentRow.snoozed_until,
+        col(CommitmentRow.uid),
+        col(CommitmentRow.state),
+        col(CommitmentRow.state_since),
+        col(CommitmentRow.snoozed_until),
     )
     if uids is not None:
         statement = statement.where(col(CommitmentRow.uid).in_(sorted(uids)))
-    rows = session.exec(statement).all()
+    if session.autoflush:  # as session.exec would, before it reads
+        session.flush()
+    rows = session.connection().execute(statement)  # Core, streamed: no ORM work per row
+    unchanged = CommitmentStatus()  # most commitments: one shared (frozen) status
     return {  # SQLite returns naive datetimes: they are UTC
-        uid: CommitmentStatus(state, _utc(since), snoozed) for uid, state, since, snoozed in rows
+        uid: CommitmentStatus(state, _utc(since), snoozed)
+        if (state, since, snoozed) != ("open", None, None)
+        else unchanged
+        for uid, state, since, snoozed in rows
     }
 
 
@@ -137,21 +145,6 @@ def agenda_horizon(session: Session, now: datetime) -> tuple[datetime, bool]:
     mark.value = until
     session.add(mark)
     return until, True
-
-
-def _compile(
-    rules: RuleSet, uids: Iterable[str], states: dict[str, CommitmentStatus], until: datetime
-) -> list[AgendaItem]:
-    """Steps of the given commitments from their beginning up to ``until``."""
-    end = until.date()
-    items: list[AgendaItem] = []
-    for uid in uids:
-        c = rules.commitments[uid]
-        start = rules.responses[c.response_id].published
-        items.extend(
-            commitment_steps(rules, c, states.get(uid, CommitmentStatus()), states, start, end)
-        )
-    return items
 
 
 def write_agenda(
@@ -180,13 +173,120 @@ def write_agenda(
                 ).all()
             )
     written = 0
-    for chunk in _chunks(uid_list, COMPILE_CHUNK):  # memory bounded by a chunk, not by N
-        rows = [agenda_values(i) for i in _compile(rules, chunk, states, until)]
-        if handled:
-            rows = [r for r in rows if r["key"] not in handled]
-        _bulk_insert(session, AgendaRow, rows)
-        written += len(rows)
+    compiled = AgendaRows(
+        rules,
+        states,
+        until.date(),
+        encode_date=_encoder(session, AgendaRow, "occurrence"),
+        encode_instant=_encoder(session, AgendaRow, "at"),
+    )
+    with _indexes_after(session, AgendaRow, empty=everything and not handled):
+        for chunk in _chunks(uid_list, COMPILE_CHUNK):  # memory bounded by a chunk, not by N
+            rows = compiled.rows(chunk)
+            if handled:
+                rows = [r for r in rows if r[0] not in handled]
+            _insert_agenda(session, rows)
+            written += len(rows)
     return written
+
+
+@contextmanager
+def _indexes_after(session: Session, table: type[SQLModel], *, empty: bool) -> Iterator[None]:
+    """Index the rows bulk-inserted into ``table`` once, at the end, when it was
+    ``empty``: its indexes are dropped and created again in the same transaction
+    (sorting once is faster than updating them row by row). Otherwise nothing.
+
+    Only within a transaction (pysqlite runs DDL outside one as it comes), so
+    a failure rolls the drop back; only the indexes the database has are dropped.
+    """
+    connection = session.connection()
+    dbapi = connection.connection.dbapi_connection
+    if not empty or not getattr(dbapi, "in_transaction", True):
+        yield
+        return
+    sql_table = table.__table__  # type: ignore[attr-defined]
+    have = {index["name"] for index in inspect(connection).get_indexes(sql_table.name)}
+    dropped = [index for index in sql_table.indexes if index.name in have]
+    for index in dropped:
+        index.drop(connection)
+    yield
+    for index in dropped:
+        index.create(connection)
+
+
+# The columns of AgendaRows.FIELDS, in order; a new row is pending, with no note.
+_AGENDA_COLUMNS = (
+    "key",
+    "commitment_uid",
+    "rule_id",
+    "step",
+    "occurrence",
+    "at",
+    "expires",
+    "recipient",
+    "reason",
+    "template",
+)
+
+
+def _insert_agenda(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    """INSERT agenda rows (as :class:`AgendaRows` gives them, encoded for the database)."""
+    _executemany(
+        session,
+        AgendaRow,
+        _AGENDA_COLUMNS,
+        rows,
+        {"status": "pending", "note": None},
+    )
+
+
+def _encoder(session: Session, table: type[SQLModel], column: str) -> Callable[[Any], Any]:
+    """How SQLAlchemy converts a value of ``column`` for this database (its bind processor)."""
+    dialect = session.get_bind().dialect
+    kind = table.__table__.columns[column].type  # type: ignore[attr-defined]
+    process = kind.dialect_impl(dialect).bind_processor(dialect)
+    return process if process is not None else _unchanged
+
+
+def _unchanged(value: Any) -> Any:
+    return value
+
+
+def _executemany(
+    session: Session,
+    table: type[SQLModel],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    constants: dict[str, str | None] | None = None,
+) -> None:
+    """INSERT rows of values already converted for the database (see :func:`_encoder`)
+    straight through the DBAPI cursor, as SQLAlchemy's per-row work is the larger part
+    of a bulk insert: COPY on PostgreSQL, executemany elsewhere. ``constants`` are
+    the values of further columns, the same in every row."""
+    connection = session.connection()
+    dialect = connection.dialect
+    quote = dialect.identifier_preparer.quote
+    fixed = constants or {}
+    names = ", ".join(quote(c) for c in [*columns, *fixed])
+    name = quote(table.__table__.name)  # type: ignore[attr-defined]
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if dialect.name == "postgresql":  # psycopg 3
+            extra = tuple(fixed.values())
+            with cursor.copy(f"COPY {name} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row((*row, *extra) if extra else row)
+            return
+        mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}[dialect.paramstyle]
+        literals = [_literal(value) for value in fixed.values()]
+        values = ", ".join([mark] * len(columns) + literals)
+        cursor.executemany(f"INSERT INTO {name} ({names}) VALUES ({values})", rows)
+    finally:
+        cursor.close()
+
+
+def _literal(value: str | None) -> str:
+    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
 
 
 def _bulk_insert(session: Session, table: type[SQLModel], rows: list[dict[str, Any]]) -> None:
@@ -195,6 +295,31 @@ def _bulk_insert(session: Session, table: type[SQLModel], rows: list[dict[str, A
     connection = session.connection()
     for start in range(0, len(rows), 20_000):
         connection.execute(statement, rows[start : start + 20_000])
+
+
+def _fast_insert(session: Session, table: type[SQLModel], rows: Iterable[dict[str, Any]]) -> None:
+    """INSERT rows that all have the same keys as :func:`_bulk_insert` does, values
+    converted and missing columns given their defaults as SQLAlchemy would, but
+    through :func:`_executemany`; 20,000 at a time, so ``rows`` may be a generator."""
+    remaining = iter(rows)
+    while chunk := list(islice(remaining, 20_000)):
+        names = list(chunk[0])
+        missing = [c for c in table.__table__.columns if c.name not in chunk[0]]  # type: ignore[attr-defined]
+        if any(c.default is not None and not c.default.is_scalar for c in missing):
+            _bulk_insert(session, table, chunk)
+            continue
+        defaults = {c.name: c.default.arg for c in missing if c.default is not None}
+        fixed = [_encoder(session, table, name)(value) for name, value in defaults.items()]
+        encoders = [(i, _encoder(session, table, name)) for i, name in enumerate(names)]
+        converted = [(i, encode) for i, encode in encoders if encode is not _unchanged]
+        pick = itemgetter(*names)
+        values: list[tuple[Any, ...]] = []
+        for row in chunk:
+            value = [*pick(row), *fixed]
+            for i, encode in converted:
+                value[i] = encode(value[i])
+            values.append(tuple(value))
+        _executemany(session, table, [*names, *defaults], values)
 
 
 def _upsert(session: Session, table: type[SQLModel], rows: list[dict[str, Any]]) -> None:
@@ -321,21 +446,34 @@ def sync_rules(
         ],
     )
     session.flush()
-    existing = dict(session.exec(select(CommitmentRow.uid, CommitmentRow.digest)).all())
-    new_rows: list[dict[str, Any]] = []
+    digests = select(CommitmentRow.uid, CommitmentRow.digest)
+    existing: dict[str, str] = {
+        uid: digest for uid, digest in session.connection().execute(digests)
+    }
+    new: list[tuple[str, str]] = []  # (uid, digest): their rows are made as inserted
     changed_rows: list[dict[str, Any]] = []
     for uid, c in rules.commitments.items():
         digest = f"{c.digest}:{rules.policies[c.rule].digest}"
         known = existing.get(uid)
         if known == digest:
             continue
-        values = {"uid": uid, **_commitment_values(c, digest)}
-        (new_rows if known is None else changed_rows).append(values)
-    _bulk_insert(session, CommitmentRow, new_rows)
+        if known is None:
+            new.append((uid, digest))
+        else:
+            changed_rows.append({"uid": uid, **_commitment_values(c, digest)})
+    with _indexes_after(session, CommitmentRow, empty=not existing):
+        _fast_insert(
+            session,
+            CommitmentRow,
+            (
+                {"uid": uid, **_commitment_values(rules.commitments[uid], digest)}
+                for uid, digest in new
+            ),
+        )
     if changed_rows:  # ORM bulk UPDATE by primary key
         session.execute(update(CommitmentRow), changed_rows)
-    added, changed = len(new_rows), len(changed_rows)
-    dirty = {r["uid"] for r in new_rows} | {r["uid"] for r in changed_rows}
+    added, changed = len(new), len(changed_rows)
+    dirty = {uid for uid, _ in new} | {r["uid"] for r in changed_rows}
     removed = set(existing) - set(rules.commitments)
     _drop_pending(session, sorted(removed))
     if touched is not None:
@@ -344,7 +482,7 @@ def sync_rules(
     until, extended = agenda_horizon(session, now)
     if extended:
         dirty = set(rules.commitments)
-    written = write_agenda(session, rules, dirty, read_states(session), until)
+    written = write_agenda(session, rules, dirty, _agenda_states(session, rules, dirty), until)
     return {"added": added, "changed": changed, "agenda": written, "removed": len(removed)}
 
 
@@ -385,13 +523,22 @@ def set_state(
     )
     session.flush()
     until, extended = agenda_horizon(session, now)
-    affected = {uid, *rules.dependents(uid)}
-    if extended:
-        affected = set(rules.commitments)
-        return write_agenda(session, rules, affected, read_states(session), until)
-    # only the states these agendas depend on: their own and their predecessors'
-    wanted = affected | {a for u in affected if (a := rules.commitments[u].after) is not None}
-    return write_agenda(session, rules, affected, read_states(session, wanted), until)
+    affected = set(rules.commitments) if extended else {uid, *rules.dependents(uid)}
+    return write_agenda(session, rules, affected, _agenda_states(session, rules, affected), until)
+
+
+def _agenda_states(
+    session: Session, rules: RuleSet, uids: set[str]
+) -> dict[str, CommitmentStatus]:
+    """The states the agendas of ``uids`` depend on: their own and their predecessors'.
+    None for none (a sync that changed nothing reads nothing), all when most are."""
+    if not uids:
+        return {}
+    if len(uids) > 10_000 or len(uids) >= len(rules.commitments):
+        return read_states(session)
+    return read_states(
+        session, uids | {a for u in uids if (a := rules.commitments[u].after) is not None}
+    )
 
 
 def due_items(session: Session, rule_id: str, now: datetime) -> list[AgendaRow]:

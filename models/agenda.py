@@ -37,9 +37,11 @@ dated before that day. This module does no I/O and reads no clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from models.dates import Period, midpoint
 from models.recurrence import Series
@@ -49,6 +51,7 @@ __all__ = [
     "FINISHED",
     "STATES",
     "AgendaItem",
+    "AgendaRows",
     "CommitmentStatus",
     "commitment_steps",
     "compile_agenda",
@@ -106,32 +109,125 @@ class AgendaItem:
         }
 
 
-class _Steps:
-    """Builds the steps of one commitment under one policy."""
+class _Days:
+    """The day arithmetic of one policy's settings, remembered: a portfolio's
+    commitments share a few hundred dates, so each answer is worked out once."""
 
-    def __init__(self, rules: RuleSet, c: Commitment, policy: Policy, live_from: date):
-        self.c = c
-        self.p = policy
+    def __init__(self, policy: Policy) -> None:
+        self.working = policy.days == "working"
+        self.any_day = policy.send_on == "any-day"
         self.cal = policy.working_calendar
         self.zone = policy.zone
+        self.time = policy.time
+        self.too_late_after = policy.too_late_after
+        self._shifted: dict[tuple[date, int], date] = {}
+        self._sent: dict[tuple[date, bool], date] = {}
+        self._instants: dict[date, datetime] = {}
+        self._late: dict[date, datetime] = {}
+
+    def shift(self, day: date, n: int) -> date:
+        shifted = self._shifted.get((day, n))
+        if shifted is None:
+            shifted = self.cal.add_working_days(day, n) if self.working else day + timedelta(n)
+            self._shifted[day, n] = shifted
+        return shifted
+
+    def send_day(self, day: date, early: bool) -> date:
+        if self.any_day:
+            return day
+        sent = self._sent.get((day, early))
+        if sent is None:
+            sent = self.cal.roll_back(day) if early else self.cal.roll_forward(day)
+            self._sent[day, early] = sent
+        return sent
+
+    def instant(self, day: date) -> datetime:
+        at = self._instants.get(day)
+        if at is None:
+            at = datetime.combine(day, self.time, tzinfo=self.zone).astimezone(UTC)
+            self._instants[day] = at
+        return at
+
+    def too_late(self, send: date) -> datetime:
+        """When a step sent on ``send`` is too late: N working days on."""
+        late = self._late.get(send)
+        if late is None:
+            late = self.instant(self.cal.add_working_days(send, self.too_late_after))
+            self._late[send] = late
+        return late
+
+
+_DAYS: dict[tuple[object, ...], _Days] = {}
+
+
+def _days(policy: Policy) -> _Days:
+    """The shared :class:`_Days` of every policy with ``policy``'s day settings."""
+    settings = (
+        policy.days,
+        policy.send_on,
+        policy.calendar,
+        policy.timezone,
+        policy.time,
+        policy.too_late_after,
+    )
+    days = _DAYS.get(settings)
+    if days is None:
+        days = _DAYS[settings] = _Days(policy)
+    return days
+
+
+def _escalation_chain(rules: RuleSet, owner: str) -> tuple[str, ...]:
+    """Who ``owner``'s commitments escalate to, in turn: their ``escalate_to``, then
+    theirs, up to someone who escalates to nobody (or back to someone in the chain)."""
+    chain: list[str] = []
+    holder = rules.owners.get(owner)
+    while holder is not None and holder.escalate_to and holder.escalate_to not in chain:
+        if holder.escalate_to == owner:
+            break
+        chain.append(holder.escalate_to)
+        holder = rules.owners.get(holder.escalate_to)
+    return tuple(chain)
+
+
+class _Steps:
+    """Builds the steps of one commitment under one policy.
+
+    What it reads of the commitment must also be in :func:`_signature` (or be one
+    of the words :class:`AgendaRows` fills in: uid, action, owner), and where it
+    uses ``live_from`` other than to drop what comes before it and to date the
+    invite, :func:`_counts_from_live` must say so.
+    """
+
+    def __init__(
+        self,
+        rules: RuleSet,
+        c: Commitment,
+        policy: Policy,
+        live_from: date,
+        chain: tuple[str, ...] | None = None,
+    ):
+        self.c = c
+        self.p = policy
+        self.days = _days(policy)
+        self.cal = self.days.cal
         self.live_from = live_from
         self.rules = rules
-        self.owner = rules.owners.get(c.owner)
+        self.chain = chain  # None: the owner's, from the rules
+        # For a template (see AgendaRows): the steps sent before this day are dropped
+        # (date.min: none), and ``sent`` records each step's send day by key.
+        self.keep_from = live_from
+        self.sent: dict[str, date] | None = None
+        self.repeated = False  # two steps had one key (``sent`` only)
 
     # -- arithmetic --------------------------------------------------------------
     def shift(self, day: date, n: int) -> date:
-        if self.p.days == "working":
-            return self.cal.add_working_days(day, n)
-        return day + timedelta(days=n)
+        return self.days.shift(day, n)
 
     def send_day(self, day: date, *, early: bool) -> date:
-        if self.p.send_on == "any-day":
-            return day
-        return self.cal.roll_back(day) if early else self.cal.roll_forward(day)
+        return self.days.send_day(day, early)
 
     def instant(self, day: date) -> datetime:
-        local = datetime.combine(day, self.p.time, tzinfo=self.zone)
-        return local.astimezone(UTC)
+        return self.days.instant(day)
 
     def unit(self, n: int) -> str:
         kind = "working day" if self.p.days == "working" else "day"
@@ -151,14 +247,18 @@ class _Steps:
         useful_until: datetime | None = None,
     ) -> AgendaItem | None:
         send = self.send_day(day, early=early)
-        if send < self.live_from:
+        if send < self.keep_from:
             return None
         at = self.instant(send)
         # too late after N working days, so a bank-holiday weekend never eats a reminder
-        late = self.instant(self.cal.add_working_days(send, self.p.too_late_after))
+        late = self.days.too_late(send)
+        key = f"{self.c.uid}#{step}@{occurrence.isoformat()}"
+        if self.sent is not None:
+            self.repeated = self.repeated or key in self.sent
+            self.sent.setdefault(key, send)
         return AgendaItem(
             at=at,
-            key=f"{self.c.uid}#{step}@{occurrence.isoformat()}",
+            key=key,
             commitment=self.c.uid,
             rule=self.p.id,
             step=step,
@@ -203,13 +303,9 @@ class _Steps:
         if self.p.escalate_after is None:
             return
         n = self.p.escalate_after
-        chain: list[str] = []
-        holder = self.owner
-        while holder is not None and holder.escalate_to and holder.escalate_to not in chain:
-            if holder.escalate_to == self.c.owner:
-                break
-            chain.append(holder.escalate_to)
-            holder = self.rules.owners.get(holder.escalate_to)
+        chain = self.chain
+        if chain is None:
+            chain = _escalation_chain(self.rules, self.c.owner)
         for level, recipient in enumerate(chain, start=1):
             step = "escalate" if level == 1 else f"escalate-{level}"
             after = n * level
@@ -397,7 +493,21 @@ def commitment_steps(
     live_from = _live_from(rules, c, states, policy)
     if live_from is None:
         return
-    steps = _Steps(rules, c, policy, live_from)
+    yield from _steps(_Steps(rules, c, policy, live_from), status, start, end)
+
+
+def _counts_from_live(kind: str, c: Commitment) -> bool:
+    """Whether the steps count from the day the commitment became live: a dependency,
+    a series or a duration with no dates of their own. Otherwise that day only drops
+    the steps sent before it, and dates the invite."""
+    return kind == "dependency" or (kind in ("recurring", "duration") and c.starts is None)
+
+
+def _steps(
+    steps: _Steps, status: CommitmentStatus, start: date, end: date
+) -> Iterator[AgendaItem]:
+    """The steps of a commitment that is not finished and is live."""
+    policy = steps.p
     kind = policy.kind
     if kind in ("start", "dependency") and status.state != _OPEN:
         return
@@ -424,6 +534,253 @@ def commitment_steps(
             continue
         seen.add(item.key)
         yield item
+
+
+# -- many commitments at once, as table rows ------------------------------------------
+#
+# A commitment's steps depend on its rule, dates, state, the day it became live and
+# how long its owner's escalation chain is; its uid, action, owner and the people in
+# that chain are only words put into the keys, reasons and recipients. So the steps
+# are worked out once per such signature, as a template, with marks where those words
+# go (mark i is "\x00<i>\x00": 0 the action, 1 the owner, 2... the chain), and each
+# commitment's rows are the template with its own words filled in.
+
+_MARK = re.compile("\x00([0-9]+)\x00")
+_ACTION, _OWNER, _CHAIN = 0, 1, 2  # the words' places: (action, owner, *chain)
+
+
+def _mark(place: int) -> str:
+    return f"\x00{place}\x00"
+
+
+def _format(reason: str) -> str:
+    """A marked reason as a format string: the marks become ``{i}``, braces are doubled."""
+    parts = _MARK.split(reason)  # text, place, text, place, ..., text
+    return "".join(
+        part.replace("{", "{{").replace("}", "}}") if k % 2 == 0 else f"{{{part}}}"
+        for k, part in enumerate(parts)
+    )
+
+
+def _signature(
+    c: Commitment,
+    kind: str,
+    status: CommitmentStatus,
+    live_from: date | None,
+    start: date,
+    chain: int,
+) -> tuple[object, ...] | None:
+    """What a commitment's steps depend on besides its words (see :class:`_Steps`), or
+    None when its own texts could be mistaken for marks (then it has no template).
+    ``live_from`` is None for a template that drops steps before it when filled in.
+    Periods and spans compare without their wording, which reasons quote: it is added."""
+    due, starts, length, rrule = c.due, c.starts, c.duration, c.rrule
+    texts = (due.text if due else "", starts.text if starts else "", length.text if length else "")
+    if "\x00" in "".join(texts) or (rrule is not None and "\x00" in rrule):
+        return None
+    since = start if kind == "recurring" else None  # only a series counts from ``start``
+    return (
+        c.rule,
+        (due.start, due.end) if due else None,  # a Period hashes slowly
+        (starts.start, starts.end) if starts else None,
+        length,
+        texts,
+        rrule,
+        live_from,
+        since,
+        status.state,
+        status.snoozed_until,
+        chain,
+    )
+
+
+Encode = Callable[[Any], Any]
+# (key after the uid, step, occurrence, at (None: when it becomes live), expires,
+#  recipient's place in the words, reason's format string, the day it is sent: a
+#  commitment live after it has no such step; date.max in a template made for one day)
+_Entry = tuple[str, str, Any, Any, Any, int, str, date]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+class AgendaRows:
+    """The agenda-table rows of many commitments, as :func:`commitment_steps` gives
+    them, each commitment's steps from its response's publication up to ``end``.
+
+    A row is a tuple in the order of :attr:`FIELDS` (an :class:`AgendaItem`'s fields).
+    Dates and instants go through ``encode_date`` and ``encode_instant`` (for the
+    database's own format; unchanged by default) once per distinct value. Keep one
+    instance for the commitments of one compile: templates are shared between calls.
+    """
+
+    FIELDS = (
+        "key",
+        "commitment",
+        "rule",
+        "step",
+        "occurrence",
+        "at",
+        "expires",
+        "recipient",
+        "reason",
+        "template",
+    )
+    MAX_TEMPLATES = 1 << 16  # then start afresh: memory stays bounded
+
+    def __init__(
+        self,
+        rules: RuleSet,
+        states: Mapping[str, CommitmentStatus],
+        end: date,
+        *,
+        encode_date: Encode = _same,
+        encode_instant: Encode = _same,
+    ) -> None:
+        self.rules = rules
+        self.states = states
+        self.end = end
+        self.encode_date = encode_date
+        self.encode_instant = encode_instant
+        self._templates: dict[tuple[object, ...], tuple[_Entry, ...]] = {}
+        self._chains: dict[str, tuple[str, ...]] = {}
+        self._encoded: dict[date, Any] = {}
+        self._invited: dict[tuple[str, date], Any] = {}
+        # signatures whose steps share keys: their templates are made for one day
+        self._one_day: set[tuple[object, ...]] = set()
+
+    def rows(self, uids: Iterable[str]) -> list[tuple[Any, ...]]:
+        """The rows of these commitments' steps, commitment by commitment."""
+        rules, states = self.rules, self.states
+        chains = self._chains
+        rows: list[tuple[Any, ...]] = []
+        add = rows.append
+        unknown = CommitmentStatus()
+        for uid in uids:
+            c = rules.commitments[uid]
+            status = states.get(uid, unknown)
+            if status.state in FINISHED:
+                continue
+            policy = rules.policies[c.rule]
+            live_from = _live_from(rules, c, states, policy)
+            if live_from is None:
+                continue
+            start = rules.responses[c.response_id].published
+            chain = chains.get(c.owner)
+            if chain is None:
+                chain = chains[c.owner] = _escalation_chain(rules, c.owner)
+            template = self._template(c, policy, status, live_from, start, len(chain))
+            if template is None:  # its rows come straight from its steps
+                steps = _Steps(rules, c, policy, live_from, chain)
+                rows.extend(self._row(item) for item in _steps(steps, status, start, self.end))
+                continue
+            words = (c.action, c.owner, *chain)
+            message = policy.template
+            for suffix, step, occurrence, at, expires, recipient, reason, sent in template:
+                if sent < live_from:
+                    continue
+                add(
+                    (
+                        uid + suffix,
+                        uid,
+                        c.rule,
+                        step,
+                        occurrence,
+                        self._invite_at(policy, live_from) if at is None else at,
+                        expires,
+                        words[recipient],
+                        reason.format(*words),
+                        message,
+                    )
+                )
+        return rows
+
+    def _template(
+        self,
+        c: Commitment,
+        policy: Policy,
+        status: CommitmentStatus,
+        live_from: date,
+        start: date,
+        chain: int,
+    ) -> tuple[_Entry, ...] | None:
+        """The template of ``c``'s steps (made now if need be), or None if it has none.
+
+        Unless the steps count from the day ``c`` became live, one template serves
+        every such day: it keeps the steps sent before it, with their send days,
+        and the invite's instant is left to fill in.
+        """
+        templates = self._templates
+        free = not _counts_from_live(policy.kind, c)
+        signature = _signature(c, policy.kind, status, None if free else live_from, start, chain)
+        if signature is not None and signature in self._one_day:
+            free = False
+            signature = _signature(c, policy.kind, status, live_from, start, chain)
+        if signature is None:
+            return None
+        template = templates.get(signature)
+        if template is not None:
+            return template
+        if len(templates) >= self.MAX_TEMPLATES:
+            templates.clear()
+        stand_in = replace(c, uid="", action=_mark(_ACTION), owner=_mark(_OWNER))
+        marks = tuple(_mark(_CHAIN + level) for level in range(chain))
+        steps = _Steps(self.rules, stand_in, policy, live_from, marks)
+        if free:
+            steps.keep_from = date.min
+            steps.sent = {}
+        items = list(_steps(steps, status, start, self.end))
+        if steps.repeated:  # which of two steps with one key is kept depends on the day
+            self._one_day.add(signature)
+            return self._template(c, policy, status, live_from, start, chain)
+        sent = steps.sent or {}
+        entries: list[_Entry] = []
+        for item in items:
+            live_day = free and item.step == "invite"  # sent the day it becomes live
+            entries.append(
+                (
+                    item.key,  # "#<step>@<occurrence>": the uid goes before it
+                    item.step,
+                    self._encode(item.occurrence, self.encode_date),
+                    None if live_day else self._encode(item.at, self.encode_instant),
+                    self._encode(item.expires, self.encode_instant),
+                    int(_MARK.fullmatch(item.recipient)[1]),  # type: ignore[index]
+                    _format(item.reason),
+                    date.max if live_day else sent.get(item.key, date.max),
+                )
+            )
+        template = templates[signature] = tuple(entries)
+        return template
+
+    def _invite_at(self, policy: Policy, live_from: date) -> Any:
+        """The instant of the invite of a commitment live from ``live_from``: that day."""
+        at = self._invited.get((policy.id, live_from))
+        if at is None:
+            days = _days(policy)
+            at = days.instant(days.send_day(live_from, early=False))
+            at = self._invited[policy.id, live_from] = self._encode(at, self.encode_instant)
+        return at
+
+    def _row(self, item: AgendaItem) -> tuple[Any, ...]:
+        return (
+            item.key,
+            item.commitment,
+            item.rule,
+            item.step,
+            self.encode_date(item.occurrence),
+            self.encode_instant(item.at),
+            self.encode_instant(item.expires),
+            item.recipient,
+            item.reason,
+            item.template,
+        )
+
+    def _encode(self, value: date, encode: Encode) -> Any:
+        encoded = self._encoded.get(value, self)
+        if encoded is self:
+            encoded = self._encoded[value] = encode(value)
+        return encoded
 
 
 def compile_agenda(

@@ -24,15 +24,19 @@ rule into a form that clips and that calendar clients read the same way:
 from __future__ import annotations
 
 import calendar as _calendar
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import MAXYEAR, date, datetime, time, timedelta
 
 from dateutil.rrule import rrule, rrulestr
 
 __all__ = ["Series", "anchored_rrule", "describe_rrule"]
 
 _BY_DAY_PARTS = ("BYMONTHDAY", "BYDAY", "BYYEARDAY", "BYWEEKNO", "BYSETPOS")
+# A rule of only FREQ and INTERVAL, as _check_rrule writes it: counted without dateutil.
+_PLAIN = re.compile(r"FREQ=(DAILY|WEEKLY|MONTHLY|YEARLY)(?:;INTERVAL=([1-9][0-9]*))?")
+_LAST_YEAR = date(MAXYEAR, 1, 1)
 
 
 def _parts(rule: str) -> dict[str, str]:
@@ -127,6 +131,18 @@ class Series:
 
     def occurrences(self, start: date, end: date) -> Iterator[date]:
         """Yield every occurrence on or after ``start`` and on or before ``end``."""
+        plain = self._plain()
+        if plain is not None:  # up to the last year, where dateutil takes over
+            lo = max(start, self.anchor)
+            for day in plain:
+                if day > end:
+                    return
+                if day < lo or (day == self.anchor and not self.include_anchor):
+                    continue
+                yield day
+            if end < _LAST_YEAR:
+                return
+            start = max(start, _LAST_YEAR)
         lo = datetime.combine(max(start, self.anchor), time())
         hi = datetime.combine(end, time())
         for moment in self._rrule().xafter(lo, inc=True):
@@ -137,8 +153,45 @@ class Series:
                 continue
             yield day
 
+    def _plain(self) -> Iterator[date] | None:
+        """The occurrences from the anchor until the year 9999, as dateutil counts
+        them, for a rule of only FREQ and INTERVAL whose day every period has (a
+        monthly rule on a day up to the 28th; yearly, not on 29 February); None for
+        any other rule. dateutil repeats the anchor's weekday (weekly), day of the
+        month (monthly), or day and month (yearly) every INTERVAL periods.
+        """
+        match = _PLAIN.fullmatch(self.rrule_text)
+        if match is None:
+            return None
+        freq, interval, anchor = match[1], int(match[2] or 1), self.anchor
+        if freq in ("DAILY", "WEEKLY"):
+            return _every_days(anchor, interval * (7 if freq == "WEEKLY" else 1))
+        if (freq == "MONTHLY" and anchor.day > 28) or (anchor.month, anchor.day) == (2, 29):
+            return None
+        return _every_months(anchor, interval * (12 if freq == "YEARLY" else 1))
+
     def first(self) -> date | None:
         """The first occurrence, or None for a rule that never occurs."""
         for day in self.occurrences(self.anchor, date.max):
             return day
         return None
+
+
+def _every_days(anchor: date, days: int) -> Iterator[date]:
+    """``anchor`` and every ``days`` days after it, before the year 9999."""
+    step = timedelta(days=days)
+    day = anchor
+    while day < _LAST_YEAR:
+        yield day
+        if _LAST_YEAR - day <= step:
+            return
+        day += step
+
+
+def _every_months(anchor: date, months: int) -> Iterator[date]:
+    """``anchor`` and the same day every ``months`` months (a day every month has),
+    before the year 9999."""
+    index = anchor.year * 12 + anchor.month - 1
+    while index // 12 < MAXYEAR:
+        yield date(index // 12, index % 12 + 1, anchor.day)
+        index += months
