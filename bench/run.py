@@ -279,6 +279,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000, help="the largest portfolio")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
+    began = time.perf_counter()
     _ensure_remind()
     from bench.portfolio import remind_file, synthetic_rules
 
@@ -390,6 +391,8 @@ def main() -> None:
                     "extrapolated from 1,000, against tick + enqueue; ratio = naive / duly",
                 }
             )
+            _save(rows, args, time.perf_counter() - began)
+            print(f"N = {n:,} measured after {time.perf_counter() - began:.0f} s", flush=True)
         from bench.startup import COMMANDS, once
 
         for command in COMMANDS.values():
@@ -427,8 +430,15 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     _print(rows)
+    _save(rows, args, time.perf_counter() - began)
+
+
+def _save(rows: list[dict[str, object]], args: argparse.Namespace, seconds: float) -> None:
+    """Write bench/results.json (also after each N, so a run cut short keeps what it had)."""
     result = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": f"bench/run --n {args.n} --repeat {args.repeat}",
+        "seconds": round(seconds),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
         "rows": rows,
