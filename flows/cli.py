@@ -455,7 +455,9 @@ def _sync(rules: RuleSet, database: str | None, *, commit: bool) -> dict[str, in
             from flows.tick import in_transaction
 
             now = datetime.now(UTC)
-            counts = in_transaction(lambda session: sync_rules(session, rules, now), engine)
+            counts: dict[str, int] = in_transaction(
+                lambda session: sync_rules(session, rules, now), engine
+            )
         else:
             with Session(engine) as session:
                 counts = sync_rules(session, rules, datetime.now(UTC))

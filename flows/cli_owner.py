@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -250,7 +251,7 @@ def replies_ingest(
     from flows.replies import read_reply_file
 
     items: list[tuple[str, Callable[[], bytes]]] = [
-        (str(f), (lambda f=f: read_reply_file(f))) for f in files
+        (str(f), partial(read_reply_file, f)) for f in files
     ]
     accepted, rejected, _ = _ingest(items, paths, database, datetime.now(UTC))
     _stdout().print(f"{accepted} recorded, {rejected} rejected.", markup=False)
@@ -276,7 +277,7 @@ def replies_watch(
     while True:
         names = sorted(p for p in (maildir / "new").iterdir() if p.is_file())
         items: list[tuple[str, Callable[[], bytes]]] = [
-            (p.name, (lambda p=p: read_reply_file(p))) for p in names
+            (p.name, partial(read_reply_file, p)) for p in names
         ]
         if items:
             _ingest(items, paths, database, datetime.now(UTC))

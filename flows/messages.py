@@ -242,7 +242,7 @@ def _context(rules: RuleSet, row: AgendaRow, links: Mapping[str, str] | None) ->
         if due is not None and sent_on is not None and sent_on > due
         else None,
         "days_late": (sent_on - occurrence).days
-        if sent_on is not None and sent_on > occurrence
+        if sent_on is not None and occurrence is not None and sent_on > occurrence
         else None,
         "escalated": row.recipient != c.owner,
         "rule": {

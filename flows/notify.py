@@ -56,7 +56,7 @@ def _servers(content: str, *, origin: str, format: str | None = None) -> list[No
     """The services an apprise configuration text defines (TEXT or YAML, detected)."""
     asset = AppriseAsset(secure_logging=True)
     with _quiet_apprise():
-        config = ConfigMemory(content=content, format=format, asset=asset)
+        config = ConfigMemory(content=content, format=format, asset=asset)  # type: ignore[no-untyped-call]
         if config.config_format is None:
             raise ChannelError(
                 f"{origin} is not an apprise configuration (TEXT or YAML)", permanent=True
@@ -115,7 +115,8 @@ class AppriseChannel:
 
     def describe(self) -> str:
         """Where messages go, for people: the services, with their secrets hidden."""
-        return ", ".join(server.url(privacy=True) for server in self._matching(None))
+        hidden = (server.url(privacy=True) for server in self._matching(None))  # type: ignore[no-untyped-call]
+        return ", ".join(hidden)
 
     def _matching(self, tags: Iterable[str] | None) -> list[NotifyBase]:
         if tags is None:
@@ -163,7 +164,7 @@ class AppriseChannel:
                 log.warning(
                     "apprise: %s not delivered by %s",
                     key,
-                    ", ".join(server.url(privacy=True) for server in group),
+                    ", ".join(server.url(privacy=True) for server in group),  # type: ignore[no-untyped-call]
                 )
         if failed:
             raise ChannelError(f"apprise: a service did not accept {key}", permanent=False)

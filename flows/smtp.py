@@ -520,7 +520,8 @@ def _envelope(message: EmailMessage) -> tuple[str, list[str], bytes, list[str]]:
     international = any(not a.isascii() for a in (sender, *recipients))
     buffer = io.BytesIO()
     if international:
-        generator = _Generator(buffer, policy=message.policy.clone(utf8=True))
+        utf8 = message.policy.clone(utf8=True)  # type: ignore[call-arg]  # an EmailPolicy
+        generator = _Generator(buffer, policy=utf8)
         options = ["SMTPUTF8", "BODY=8BITMIME"]
     else:
         generator = _Generator(buffer)
