@@ -41,6 +41,7 @@ __all__ = [
     "due_items",
     "make_engine",
     "read_states",
+    "select_in",
     "set_state",
     "sync_rules",
 ]
@@ -49,6 +50,7 @@ DEFAULT_URL = "sqlite:///duly.db"
 HORIZON = timedelta(days=400)  # how far ahead the agenda is compiled
 AHEAD = timedelta(days=60)  # extend it when less than this is left
 COMPILE_CHUNK = 5_000  # commitments compiled and inserted at a time
+MAX_IN = 10_000  # values in one ``IN (...)``: SQLite allows 32,766 bound parameters
 
 
 class StateError(ValueError):
@@ -111,18 +113,35 @@ def read_states(session: Session, uids: set[str] | None = None) -> dict[str, Com
         col(CommitmentRow.state_since),
         col(CommitmentRow.snoozed_until),
     )
-    if uids is not None:
-        statement = statement.where(col(CommitmentRow.uid).in_(sorted(uids)))
     if session.autoflush:  # as session.exec would, before it reads
         session.flush()
-    rows = session.connection().execute(statement)  # Core, streamed: no ORM work per row
+    connection = session.connection()  # Core, streamed: no ORM work per row
+    if uids is None:
+        batches: Iterable[Any] = [connection.execute(statement)]
+    else:
+        uid = col(CommitmentRow.uid)
+        batches = (
+            connection.execute(statement.where(uid.in_(chunk)))
+            for chunk in _chunks(sorted(uids), MAX_IN)
+        )
     unchanged = CommitmentStatus()  # most commitments: one shared (frozen) status
     return {  # SQLite returns naive datetimes: they are UTC
         uid: CommitmentStatus(state, _utc(since), snoozed)
         if (state, since, snoozed) != ("open", None, None)
         else unchanged
+        for rows in batches
         for uid, state, since, snoozed in rows
     }
+
+
+def select_in(session: Session, statement: Any, column: Any, values: Iterable[Any]) -> list[Any]:
+    """The rows of ``statement`` whose ``column`` is one of ``values``, however many:
+    asked ``MAX_IN`` values at a time (one ``IN`` of them all fails past SQLite's limit
+    on bound parameters, as a first catch-up of a large portfolio found)."""
+    rows: list[Any] = []
+    for chunk in _chunks(sorted(values), MAX_IN):
+        rows.extend(session.exec(statement.where(column.in_(chunk))).all())
+    return rows
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -347,7 +366,7 @@ def _drop_pending(session: Session, uids: list[str]) -> None:
         )
 
 
-def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
+def _chunks(values: list[Any], size: int) -> Iterable[list[Any]]:
     for i in range(0, len(values), size):
         yield values[i : i + size]
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from flows.db import read_states, select_in
 from flows.messages import SENDER, message_id, render_step
 from models.agenda import CommitmentStatus, _live_from
 from models.invite import CalendarEntry, calendar_entry, cancel, invite_uid, request
@@ -163,8 +164,6 @@ def notice_values(
 
 
 def _states_for(session: Session, uids: set[str]) -> dict[str, CommitmentStatus]:
-    from flows.db import read_states
-
     return read_states(session, uids) if uids else {}
 
 
@@ -177,12 +176,26 @@ def register_invites(
     their iTIP object is built when they are claimed (:func:`invites_ics`)."""
     if not steps:
         return {}
+    skips: dict[str, str] = {}
+    for start in range(0, len(steps), _REGISTER_CHUNK):  # memory bounded by a chunk
+        _register(session, rules, steps[start : start + _REGISTER_CHUNK], now, skips)
+    return skips
+
+
+_REGISTER_CHUNK = 10_000
+
+
+def _register(
+    session: Session,
+    rules: RuleSet,
+    steps: list[tuple[str, str]],
+    now: datetime,
+    skips: dict[str, str],
+) -> None:
     uids = {uid for _, uid in steps}
-    known = {
+    known: dict[str, InviteRow] = {
         row.commitment_uid: row
-        for row in session.exec(
-            select(InviteRow).where(col(InviteRow.commitment_uid).in_(sorted(uids)))
-        ).all()
+        for row in select_in(session, select(InviteRow), col(InviteRow.commitment_uid), uids)
     }
     wanted = set(uids)
     for uid in uids:
@@ -190,7 +203,6 @@ def register_invites(
         if after:
             wanted.add(after)
     states = _states_for(session, wanted)
-    skips: dict[str, str] = {}
     for key, uid in steps:
         before = known.get(uid)
         if before is not None and before.method == "REQUEST":
@@ -202,9 +214,12 @@ def register_invites(
         if entry is None:
             skips[key] = "no calendar date to invite to yet"
             continue
-        _remember(session, before, c, rules.owners[c.owner], entry, sequence, "REQUEST", now)
-        known[uid] = session.get(InviteRow, uid) or known.get(uid)  # type: ignore[assignment]
-    return skips
+        known[uid] = _remember(
+            session, before, c, rules.owners[c.owner], entry, sequence, "REQUEST", now
+        )
+    session.flush()  # written; the rows need not stay in memory (a catch-up has many)
+    for row in known.values():
+        session.expunge(row)
 
 
 def invites_ics(
@@ -216,11 +231,8 @@ def invites_ics(
     cost more than building the objects)."""
     uids = sorted(set(commitment_uids))
     built: dict[str, tuple[bytes, Owner] | None] = dict.fromkeys(uids)
-    invited = session.exec(
-        select(InviteRow).where(
-            col(InviteRow.commitment_uid).in_(uids), col(InviteRow.method) == "REQUEST"
-        )
-    ).all()
+    requests = select(InviteRow).where(col(InviteRow.method) == "REQUEST")
+    invited = select_in(session, requests, col(InviteRow.commitment_uid), uids)
     todo = [
         (c, owner, row.sequence)
         for row in invited
@@ -246,7 +258,7 @@ def _remember(
     sequence: int,
     method: str,
     now: datetime,
-) -> None:
+) -> InviteRow:
     row = known or InviteRow(
         commitment_uid=c.uid, ical_uid=invite_uid(c.uid), attendee=owner.id, email="", sent_at=now
     )
@@ -256,6 +268,7 @@ def _remember(
     if method == "REQUEST" and (known is None or known.attendee != owner.id):
         row.partstat, row.replied_at = None, None  # a new attendee has not answered yet
     session.add(row)
+    return row
 
 
 def reconcile_invites(
@@ -265,11 +278,10 @@ def reconcile_invites(
     whose calendar no longer matches the rules and states. Returns the deliveries to
     queue; the invite table is updated in the same transaction."""
     statement = select(InviteRow).where(col(InviteRow.method) == "REQUEST")
-    if uids is not None:
-        if not uids:
-            return []
-        statement = statement.where(col(InviteRow.commitment_uid).in_(sorted(uids)))
-    invited = list(session.exec(statement).all())
+    if uids is None:
+        invited = list(session.exec(statement).all())
+    else:
+        invited = select_in(session, statement, col(InviteRow.commitment_uid), uids)
     if not invited:
         return []
     wanted = {i.commitment_uid for i in invited}

@@ -99,6 +99,25 @@ def test_marking_the_sla_done_stops_its_reminders_and_starts_the_review(engine, 
         assert read_states(session)[SLA].since == utc(2018, 4, 20, 10)
 
 
+def test_states_of_more_commitments_than_one_statement_can_name(engine, seed_rules):
+    # A first catch-up of a large portfolio asks about hundreds of thousands at once;
+    # one IN of them all passes SQLite's limit on bound parameters (and PostgreSQL's).
+    with Session(engine) as session:
+        sync_rules(session, seed_rules, utc(2018, 2, 1, 9))
+        set_state(
+            session, seed_rules, SLA, "done", who="lo-head", why="signed", now=utc(2018, 4, 20)
+        )
+        session.commit()
+        asked = {SLA, SLA_REVIEW} | {f"not-a-response/c{i}" for i in range(300_000)}
+        states = read_states(session, asked)
+    assert sorted(states) == [SLA_REVIEW, SLA]
+    assert (states[SLA].state, states[SLA].since, states[SLA_REVIEW].state) == (
+        "done",
+        utc(2018, 4, 20),
+        "open",
+    )
+
+
 def test_the_agenda_horizon_moves_on_so_a_series_never_runs_dry(engine, seed_rules):
     with Session(engine) as session:
         sync_rules(session, seed_rules, utc(2018, 2, 1, 9))
