@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -187,21 +186,22 @@ app.add_typer(replies_app, name="replies", rich_help_panel="Owner actions")
 
 
 def _ingest_one(
-    session: Session, rules: RuleSet, data_of: Callable[[], bytes], name: str, now: datetime
+    session: Session, rules: RuleSet, source: Path, name: str, now: datetime
 ) -> tuple[bool, str]:
-    """Check and record one reply; (accepted, the line to print)."""
+    """Check and record one reply file; (accepted, the line to print)."""
     from flows.actions import known_invites, record_reply
+    from flows.replies import read_reply_file
     from models.invite import ReplyRejected, parse_reply
 
     try:
-        data = data_of()
+        data = read_reply_file(source)
         known, recorded = known_invites(session)
         reply = parse_reply(data, known=known, recorded=recorded)
     except ReplyRejected as exc:
         if exc.code == "no-calendar":  # a plain answer: done, in progress, more time until
             from flows.text_replies import ingest_text_reply
 
-            return ingest_text_reply(session, rules, data_of, name, now)
+            return ingest_text_reply(session, rules, source, name, now)
         return False, f"{name}: {exc}"
     except OSError as exc:
         return False, f"{name}: cannot read it: {exc.strerror}"
@@ -216,7 +216,7 @@ def _ingest_one(
 
 
 def _ingest(
-    items: list[tuple[str, Callable[[], bytes]]],
+    items: list[tuple[str, Path]],
     paths: list[Path] | None,
     database: str | None,
     now: datetime,
@@ -225,9 +225,9 @@ def _ingest(
     accepted = rejected = 0
     done_names: list[str] = []
     console = _stdout()
-    for name, data_of in items:
+    for name, source in items:
         with _session(paths, database) as (session, rules):
-            ok, line = _ingest_one(session, rules, data_of, name, now)
+            ok, line = _ingest_one(session, rules, source, name, now)
             if not ok:
                 session.rollback()
         if ok:
@@ -248,11 +248,7 @@ def replies_ingest(
 ) -> None:
     """Record owners' answers to invites. A reply is believed only from the invited
     attendee, for an invite duly sent, at its current or an older SEQUENCE."""
-    from flows.replies import read_reply_file
-
-    items: list[tuple[str, Callable[[], bytes]]] = [
-        (str(f), partial(read_reply_file, f)) for f in files
-    ]
+    items = [(str(f), f) for f in files]
     accepted, rejected, _ = _ingest(items, paths, database, datetime.now(UTC))
     _stdout().print(f"{accepted} recorded, {rejected} rejected.", markup=False)
     if rejected:
@@ -271,14 +267,10 @@ def replies_watch(
     it is read once; a rejected one is moved too, with the reason on stderr."""
     if not (maildir / "new").is_dir():
         exit_with_error(f"{maildir} is not a Maildir (it has no new/ folder)")
-    from flows.replies import read_reply_file
-
     (maildir / "cur").mkdir(exist_ok=True)
     while True:
         names = sorted(p for p in (maildir / "new").iterdir() if p.is_file())
-        items: list[tuple[str, Callable[[], bytes]]] = [
-            (p.name, partial(read_reply_file, p)) for p in names
-        ]
+        items = [(p.name, p) for p in names]
         if items:
             _ingest(items, paths, database, datetime.now(UTC))
             for p in names:  # seen, whatever the verdict: a bad reply is not retried forever

@@ -24,7 +24,6 @@ import email
 import email.policy
 import hashlib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.message import Message
@@ -260,28 +259,17 @@ def record_text_reply(session: Session, rules: RuleSet, reply: TextReply, now: d
     return f"{result.uid}: {reply.sender} says {result.state.replace('_', ' ')}"
 
 
-def _raw_source(data_of: Callable[[], bytes]) -> Path | None:
-    """The file a ``duly replies`` reader reads (it is given as ``lambda p=path: ...``)."""
-    for value in getattr(data_of, "__defaults__", None) or ():
-        if isinstance(value, Path):
-            return value
-    return None
-
-
 def ingest_text_reply(
     session: Session,
     rules: RuleSet,
-    data_of: Callable[[], bytes],
+    source: Path,
     name: str,
     now: datetime,
 ) -> tuple[bool, str]:
-    """For ``duly replies``: an email without a calendar part, read as a text answer;
-    (accepted, the line to print)."""
+    """For ``duly replies``: the email in ``source``, which has no calendar part, read
+    as a text answer; (accepted, the line to print)."""
     from flows.db import StateError
 
-    source = _raw_source(data_of)
-    if source is None:
-        return False, f"{name}: the email has no calendar part"
     try:
         with source.open("rb") as handle:
             raw = handle.read(MAX_EMAIL_BYTES + 1)
