@@ -25,6 +25,7 @@ from sqlmodel import Session, SQLModel, col, create_engine, select
 from models.agenda import STATES, AgendaRows, CommitmentStatus
 from models.rules import Commitment, RuleSet
 from models.tables import (
+    AGENDA_COLUMNS,
     AgendaRow,
     CommitmentRow,
     OwnerRow,
@@ -234,18 +235,7 @@ def _indexes_after(session: Session, table: type[SQLModel], *, empty: bool) -> I
 
 
 # The columns of AgendaRows.FIELDS, in order; a new row is pending, with no note.
-_AGENDA_COLUMNS = (
-    "key",
-    "commitment_uid",
-    "rule_id",
-    "step",
-    "occurrence",
-    "at",
-    "expires",
-    "recipient",
-    "reason",
-    "template",
-)
+_AGENDA_COLUMNS = tuple(AGENDA_COLUMNS[field] for field in AgendaRows.FIELDS)
 
 
 def _insert_agenda(session: Session, rows: list[tuple[Any, ...]]) -> None:

@@ -163,10 +163,6 @@ def notice_values(
     }
 
 
-def _states_for(session: Session, uids: set[str]) -> dict[str, CommitmentStatus]:
-    return read_states(session, uids) if uids else {}
-
-
 def register_invites(
     session: Session, rules: RuleSet, steps: list[tuple[str, str]], now: datetime
 ) -> dict[str, str]:
@@ -202,7 +198,7 @@ def _register(
         after = rules.commitments[uid].after
         if after:
             wanted.add(after)
-    states = _states_for(session, wanted)
+    states = read_states(session, wanted)
     for key, uid in steps:
         before = known.get(uid)
         if before is not None and before.method == "REQUEST":
@@ -240,7 +236,7 @@ def invites_ics(
         and (owner := rules.owners.get(row.attendee)) is not None
     ]
     wanted = {c.uid for c, _, _ in todo} | {c.after for c, _, _ in todo if c.after}
-    states = _states_for(session, wanted)
+    states = read_states(session, wanted)
     email, name = organizer()
     for c, owner, sequence in todo:
         entry = entry_for(rules, c, states, sequence=sequence)
@@ -288,7 +284,7 @@ def reconcile_invites(
     wanted |= {
         c.after for i in invited if (c := rules.commitments.get(i.commitment_uid)) and c.after
     }
-    states = _states_for(session, wanted)
+    states = read_states(session, wanted)
     deliveries: list[dict[str, Any]] = []
     email, name = organizer()
     for known in invited:

@@ -75,9 +75,8 @@ class CheckResult:
 @dataclass
 class DeliverResult:
     enqueued: int = 0  # released steps queued as deliveries
-    skipped: list[tuple[str, str]] = field(
-        default_factory=list
-    )  # released steps not sent: (key, why)
+    # released steps not sent: (key, why)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
     sent: int = 0
     retrying: int = 0
     dead: int = 0
@@ -155,7 +154,7 @@ def released(session: Session, now: datetime) -> dict[str, datetime]:
     for name, value in marks:
         upto = min(_aware(value), now)
         rule_id = name.removeprefix(RELEASED)
-        if session.execute(hot.any_due, {"rule": rule_id, "now": upto}).first():
+        if session.execute(hot.any_due, {"rule": rule_id, "upto": upto}).first():
             found[rule_id] = upto
     return found
 
@@ -189,15 +188,14 @@ def _enqueue_rule(
 ) -> None:
     """Enqueue or skip one rule's pending steps at or before ``upto``."""
     policy = rules.policies.get(rule_id)
-    due = _due(rule_id, upto)
-    if policy is None:  # the rule is gone from the files: nothing of it is sent
-        rows = session.exec(select(AgendaRow.key).where(*due)).all()
-        if rows:
-            session.execute(update(AgendaRow).where(*due).values(status="skipped", note=_GONE))
-        result.skipped += [(key, _GONE) for key in rows]
-        return
     hot = _statements(session.get_bind().dialect.name)
     params = {"rule": rule_id, "upto": upto, "now": now}
+    if policy is None:  # the rule is gone from the files: nothing of it is sent
+        keys = session.execute(hot.due_keys, params).scalars().all()
+        if keys:
+            session.execute(hot.mark_gone, params)
+        result.skipped += [(key, _GONE) for key in keys]
+        return
     candidates = session.execute(hot.candidates, params).all()
     skips: list[dict[str, Any]] = []
     invites: list[tuple[str, str]] = []
@@ -244,15 +242,6 @@ def _enqueue_rule(
 _GONE = "no longer in the rules"
 
 
-def _due(rule_id: str, upto: datetime) -> tuple[Any, ...]:
-    """The pending steps of a rule due at or before ``upto``: one range of the partial index."""
-    return (
-        col(AgendaRow.rule_id) == rule_id,
-        col(AgendaRow.status) == "pending",
-        col(AgendaRow.at) <= upto,
-    )
-
-
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
@@ -261,6 +250,8 @@ def _aware(moment: datetime) -> datetime:
 class _Hot:
     marks: Any
     any_due: Any
+    due_keys: Any
+    mark_gone: Any
     candidates: Any
     enqueue: Any
     enqueue_apprise: Any
@@ -292,14 +283,12 @@ def _statements(dialect: str) -> _Hot:
     m = SyncMark.__table__.c  # type: ignore[attr-defined]
     stamp = a.at.type
     upto, now = bindparam("upto", type_=stamp), bindparam("now", type_=stamp)
+    # a rule's pending steps at or before ``upto``: one range of the partial index
     due = (a.rule_id == bindparam("rule"), a.status == "pending", a.at <= upto)
     agenda, commitment = AgendaRow.__table__, CommitmentRow.__table__  # type: ignore[attr-defined]
     marks = select(m.name, m.value).where(m.name.like(bindparam("prefix")))
-    any_due = (
-        select(a.key)
-        .where(a.rule_id == bindparam("rule"), a.status == "pending", a.at <= now)
-        .limit(1)
-    )
+    due_keys = select(a.key).where(*due)
+    mark_gone = update(agenda).where(*due).values(status="skipped", note=_GONE)
     candidates = (
         select(a.key, a.commitment_uid, a.step, a.at, a.expires, c.state)  # type: ignore[call-overload]
         .select_from(agenda.outerjoin(commitment, c.uid == a.commitment_uid))
@@ -322,7 +311,9 @@ def _statements(dialect: str) -> _Hot:
         bindparam("owners", expanding=True),
     )
     mark = update(agenda).where(*due).values(status="enqueued")
-    return _Hot(marks, any_due, candidates, enqueue, enqueue_apprise, mark)
+    return _Hot(
+        marks, due_keys.limit(1), due_keys, mark_gone, candidates, enqueue, enqueue_apprise, mark
+    )
 
 
 def _reconcile(session: Session, channel: Channel, now: datetime) -> int:

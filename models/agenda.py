@@ -487,13 +487,25 @@ def commitment_steps(
     end: date,
 ) -> Iterator[AgendaItem]:
     """Every step of one commitment; recurring series are expanded up to ``end``."""
+    live = _live(rules, c, status, states)
+    if live is not None:
+        policy, live_from = live
+        yield from _steps(_Steps(rules, c, policy, live_from), status, start, end)
+
+
+def _live(
+    rules: RuleSet,
+    c: Commitment,
+    status: CommitmentStatus,
+    states: Mapping[str, CommitmentStatus],
+) -> tuple[Policy, date] | None:
+    """The rule of a commitment that has steps, and the day it became live; None for a
+    finished commitment, or one still waiting for its predecessor."""
     if status.state in FINISHED:
-        return
+        return None
     policy = rules.policies[c.rule]
     live_from = _live_from(rules, c, states, policy)
-    if live_from is None:
-        return
-    yield from _steps(_Steps(rules, c, policy, live_from), status, start, end)
+    return None if live_from is None else (policy, live_from)
 
 
 def _counts_from_live(kind: str, c: Commitment) -> bool:
@@ -660,12 +672,10 @@ class AgendaRows:
         for uid in uids:
             c = rules.commitments[uid]
             status = states.get(uid, unknown)
-            if status.state in FINISHED:
+            live = _live(rules, c, status, states)
+            if live is None:
                 continue
-            policy = rules.policies[c.rule]
-            live_from = _live_from(rules, c, states, policy)
-            if live_from is None:
-                continue
+            policy, live_from = live
             start = rules.responses[c.response_id].published
             chain = chains.get(c.owner)
             if chain is None:

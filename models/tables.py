@@ -21,6 +21,7 @@ from sqlmodel import Field, SQLModel
 from models.agenda import AgendaItem
 
 __all__ = [
+    "AGENDA_COLUMNS",
     "AgendaRow",
     "CommitmentRow",
     "Delivery",
@@ -215,22 +216,25 @@ class SyncMark(SQLModel, table=True):
     value: datetime
 
 
+#: Each field of an :class:`~models.agenda.AgendaItem` and its column in ``agenda_item``.
+AGENDA_COLUMNS = {
+    "key": "key",
+    "commitment": "commitment_uid",
+    "rule": "rule_id",
+    "step": "step",
+    "occurrence": "occurrence",
+    "at": "at",
+    "expires": "expires",
+    "recipient": "recipient",
+    "reason": "reason",
+    "template": "template",
+}
+
+
 def agenda_values(item: AgendaItem) -> dict[str, Any]:
-    """The column values of an agenda step's row (for bulk inserts)."""
-    return {
-        "key": item.key,
-        "commitment_uid": item.commitment,
-        "rule_id": item.rule,
-        "step": item.step,
-        "occurrence": item.occurrence,
-        "at": item.at,
-        "expires": item.expires,
-        "recipient": item.recipient,
-        "reason": item.reason,
-        "template": item.template,
-        "status": "pending",
-        "note": None,
-    }
+    """The column values of an agenda step's row, pending (for bulk inserts)."""
+    values = {column: getattr(item, field) for field, column in AGENDA_COLUMNS.items()}
+    return {**values, "status": "pending", "note": None}
 
 
 class TimeRequest(SQLModel, table=True):

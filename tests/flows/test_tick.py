@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,6 +19,7 @@ from flows.tick import (
     _claim,
     check_rule,
     deliver,
+    enqueue_released,
     in_transaction,
     sync,
     tick,
@@ -202,6 +204,21 @@ def test_a_check_releases_its_own_rule_and_the_deliverer_queues_it(engine, outbo
     result = tick(engine, seed_rules, now, outbox)
     assert (result.due, result.enqueued, result.delivery.sent) == (56, 5, 5)
     assert len(outbox.messages()) == 25  # as many as one tick of every rule sends
+
+
+def test_steps_released_for_a_rule_gone_from_the_files_are_skipped_with_why(engine, seed_rules):
+    now = london(2018, 4, 2, 9)
+    in_transaction(lambda s: sync(s, seed_rules, now), engine)
+    in_transaction(lambda s: check_rule(s, seed_rules, "report-back-by-date", now), engine)
+    policies = {k: p for k, p in seed_rules.policies.items() if k != "report-back-by-date"}
+    without = dataclasses.replace(seed_rules, policies=policies)
+    queued = in_transaction(lambda s: enqueue_released(s, without, now), engine)
+    assert (queued.enqueued, len(queued.skipped)) == (0, 75)
+    assert {why for _, why in queued.skipped} == {"no longer in the rules"}
+    with Session(engine) as session:
+        row = session.get(AgendaRow, f"{SLA}#remind-28d@2018-04-30")
+        assert (row.status, row.note) == ("skipped", "no longer in the rules")
+        assert not session.exec(select(Delivery)).all()
 
 
 def test_a_check_for_an_earlier_instant_releases_nothing_new(engine, outbox, seed_rules):
